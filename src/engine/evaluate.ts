@@ -1,0 +1,162 @@
+// The engine's entry point: (request, policy) -> decision. Runs every rule, collects every
+// violation, applies actions, modes and the pre-existing downgrade, plans the mutation. Pure:
+// no I/O, never throws for a denial, and a rule that throws becomes a reported failure.
+import { anyGlobMatch, globMatch } from './glob.js';
+import { isHandledKind, podTemplatePath } from './kinds.js';
+import {
+  denialMessage,
+  describeAllowed,
+  mutationWarning,
+  objectRef,
+  ruleFailureMessage,
+  singleLine,
+  warningFor,
+  WARNING_PREFIX,
+} from './messages.js';
+import { buildPatch, planAnnotations } from './mutate.js';
+import type { RunnableRule } from './rule.js';
+import { RULES } from './rules/index.js';
+import type { Decision, EngineRequest, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
+
+export interface EvaluateOptions {
+  /** Run the validating rules (the /validate webhook). */
+  validate: boolean;
+  /** Plan the pod-template mutation (the /mutate webhook). */
+  mutate: boolean;
+}
+
+export function effectiveMode(policy: Policy, namespace: string): Mode {
+  return policy.namespaces.find((n) => globMatch(n.match, namespace))?.mode ?? policy.mode;
+}
+
+function exemptionOf(req: EngineRequest, policy: Policy): string | undefined {
+  const { users, groups, namespaces } = policy.exempt;
+  const username = req.user?.username;
+  if (username !== undefined && anyGlobMatch(users, username)) return `user ${username} is exempt`;
+  const group = req.user?.groups?.find((g) => anyGlobMatch(groups, g));
+  if (group !== undefined) return `group ${group} is exempt`;
+  if (anyGlobMatch(namespaces, req.namespace)) return `namespace ${req.namespace} is exempt`;
+  return undefined;
+}
+
+function skipped(mode: Mode, reason: string): Decision {
+  return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], patch: [], mutations: [], auditAnnotations: {} };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Identity of a finding across old and new object: same rule, field, value and target. */
+function findingKey(rule: RunnableRule, subject: Subject, path: string, value: string): string {
+  const target = subject.normalisedHost ?? JSON.stringify(subject.selector ?? null);
+  return `${rule.id}\u0000${path}\u0000${value.toUpperCase()}\u0000${target}`;
+}
+
+function preExistingKeys(rule: RunnableRule, req: EngineRequest, policy: Policy): Set<string> {
+  if (req.operation !== 'UPDATE' || req.oldObject === undefined || req.oldObject === null) return new Set();
+  const subject = rule.subject(req.oldObject, req.namespace, req.name, policy);
+  const findings = rule.find(req.oldObject, subject, policy, req.kind);
+  // An old object the allowlist permitted carried no violation: a change is judged afresh.
+  if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return new Set();
+  return new Set(findings.map((f) => findingKey(rule, subject, f.path, f.value)));
+}
+
+function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
+  const action = policy.rules[rule.id].action;
+  if (action === 'off' || !rule.handles(req.kind)) return [];
+  const subject = rule.subject(req.object, req.namespace, req.name, policy);
+  const findings = rule.find(req.object, subject, policy, req.kind);
+  if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return [];
+  const old = preExistingKeys(rule, req, policy);
+  const why = rule.why(subject, findings, policy);
+  const fix = rule.fix(subject);
+  const allowedHere = describeAllowed(rule.describeAllowlist(policy));
+  return findings.map((f) => {
+    const base = { rule: rule.id, path: f.path, value: f.value, scope: f.scope, why, fix, allowedHere };
+    let v: Omit<Violation, 'summary'>;
+    if (action === 'warn') v = { ...base, action: 'warn' };
+    else if (old.has(findingKey(rule, subject, f.path, f.value))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
+    else if (mode === 'audit') v = { ...base, action: 'warn', downgrade: 'audit' };
+    else v = { ...base, action: 'deny' };
+    return { ...v, summary: warningFor(v, ref) };
+  });
+}
+
+function rootSelectorNotice(req: EngineRequest, policy: Policy, ref: string): string | undefined {
+  if (req.kind.group !== 'security.istio.io' || req.kind.kind !== 'PeerAuthentication') return undefined;
+  if (req.namespace !== policy.meshRootNamespace) return undefined;
+  const selector = RULES[0]?.subject(req.object, req.namespace, req.name, policy).selector;
+  if (!selector) return undefined;
+  return singleLine(
+    `${WARNING_PREFIX}[notice] ${ref}: spec.selector on a PeerAuthentication in the mesh root namespace ${policy.meshRootNamespace} is ignored by recent Istio; it applies mesh-wide or not as you expect: move it to the workload's namespace`,
+  );
+}
+
+export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOptions = { validate: true, mutate: true }): Decision {
+  const mode = effectiveMode(policy, req.namespace);
+  if (req.operation === 'DELETE') return skipped(mode, 'DELETE is never refused');
+  if (req.operation === 'CONNECT') return skipped(mode, 'CONNECT is not judged');
+  if (!isHandledKind(req.kind)) return skipped(mode, `kind ${req.kind.group}/${req.kind.kind} is not handled`);
+  const exempt = exemptionOf(req, policy);
+  if (exempt) return skipped(mode, exempt);
+
+  const ref = objectRef(req.kind, req.namespace, req.name);
+  const violations: Violation[] = [];
+  const failures: RuleFailure[] = [];
+  const warnings: string[] = [];
+
+  if (options.validate) {
+    for (const rule of RULES) {
+      try {
+        violations.push(...runRule(rule, req, policy, mode, ref));
+      } catch (err) {
+        failures.push({ rule: rule.id, error: errorText(err) });
+      }
+    }
+    const notice = rootSelectorNotice(req, policy, ref);
+    if (notice) warnings.push(notice);
+  }
+
+  let mutations: PlannedAnnotation[] = [];
+  let patch: Decision['patch'] = [];
+  if (options.mutate && podTemplatePath(req.kind)) {
+    try {
+      mutations = planAnnotations(req.object, req.kind, policy);
+      if (mode === 'enforce') patch = buildPatch(req.object, req.kind, mutations);
+    } catch (err) {
+      failures.push({ rule: 'mutation', error: errorText(err) });
+      mutations = [];
+      patch = [];
+    }
+  }
+
+  const denying = violations.filter((v) => v.action === 'deny');
+  for (const v of violations) if (v.action === 'warn') warnings.push(v.summary);
+  if (mode === 'audit') for (const m of mutations) warnings.push(mutationWarning(ref, m));
+  for (const f of failures) warnings.push(singleLine(WARNING_PREFIX + ruleFailureMessage(ref, f.rule, f.error, mode)));
+
+  const auditAnnotations: Record<string, string> = {};
+  if (violations.length) {
+    auditAnnotations['violations'] = [...new Set(violations.map((v) => v.rule))].join(',');
+    auditAnnotations['mode'] = mode;
+  }
+  if (mode === 'audit' && mutations.length) {
+    auditAnnotations['mutations'] = mutations.map((m) => m.key).join(',');
+    auditAnnotations['mode'] = mode;
+  }
+
+  const decision: Decision = { allowed: true, mode, violations, failures, warnings, patch, mutations, auditAnnotations };
+  if (failures.length && mode === 'enforce') {
+    const f = failures[0] as RuleFailure;
+    decision.allowed = false;
+    decision.patch = [];
+    decision.status = { code: 500, reason: 'InternalError', message: ruleFailureMessage(ref, f.rule, f.error, mode) };
+    decision.warnings = warnings.filter((w) => !w.includes('internal error'));
+  } else if (denying.length) {
+    decision.allowed = false;
+    decision.patch = [];
+    decision.status = { code: 403, reason: 'Forbidden', message: denialMessage(ref, violations) };
+  }
+  return decision;
+}

@@ -1,0 +1,66 @@
+// Wording. The denial text is what a person sees when `kubectl apply` / `oc apply` is refused,
+// so it says what, where, why, what is allowed and how to fix it. Warnings are single lines of
+// at most 256 characters because kubectl drops or mangles anything longer or multi-line.
+import type { GroupVersionKind, PlannedAnnotation, RuleId, Violation } from './types.js';
+
+export const WARNING_PREFIX = 'mtls-guard: ';
+export const MAX_WARNING = 256;
+const MAX_LISTED_ENTRIES = 6;
+
+export function objectRef(gvk: GroupVersionKind, namespace: string, name: string): string {
+  return `${gvk.kind} ${namespace ? `${namespace}/` : ''}${name}`;
+}
+
+/** One line, control characters removed, cut to the kubectl warning limit. */
+export function singleLine(text: string, max = MAX_WARNING): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}
+
+export function describeAllowed(entries: readonly string[]): string[] {
+  if (entries.length === 0) return ['nothing (this rule has no allowlist entries)'];
+  const shown = entries.slice(0, MAX_LISTED_ENTRIES);
+  const more = entries.length - shown.length;
+  return more > 0 ? [...shown, `… and ${more} more entries`] : shown;
+}
+
+export function warningFor(v: Omit<Violation, 'summary'>, ref: string): string {
+  const tag =
+    v.downgrade === 'audit'
+      ? 'audit mode, would be denied'
+      : v.downgrade === 'pre-existing'
+        ? 'pre-existing, allowed on update'
+        : 'warning only';
+  const fixShort = v.fix.split(',')[0] ?? v.fix;
+  return singleLine(`${WARNING_PREFIX}[${v.rule}] ${ref} ${v.path}: ${v.value} (${v.scope}; ${tag}); fix: ${fixShort}`);
+}
+
+/** The 403 message: every denying violation, grouped by rule so why/allowed/fix appear once. */
+export function denialMessage(ref: string, violations: readonly Violation[]): string {
+  const denying = violations.filter((v) => v.action === 'deny');
+  const n = denying.length;
+  const lines = [`${ref} violates ${n} mTLS guardrail${n === 1 ? '' : 's'}:`];
+  const byRule = new Map<RuleId, Violation[]>();
+  for (const v of denying) byRule.set(v.rule, [...(byRule.get(v.rule) ?? []), v]);
+  for (const [rule, vs] of byRule) {
+    for (const v of vs) lines.push(`[${rule}] ${v.path}: ${v.value} (${v.scope})`);
+    const first = vs[0] as Violation;
+    lines.push(`  why: ${first.why}`);
+    const [head, ...rest] = first.allowedHere;
+    lines.push(`  allowed here: ${head ?? ''}${rest.length ? ';' : ''}`);
+    rest.forEach((e, i) => lines.push(`                ${e}${i < rest.length - 1 ? ';' : ''}`));
+    lines.push(`  fix: ${first.fix}`);
+  }
+  return lines.join('\n');
+}
+
+export function mutationWarning(ref: string, m: PlannedAnnotation): string {
+  const change = m.from === undefined ? `add ${m.key}="${m.to}"` : `change ${m.key} from "${m.from}" to "${m.to}"`;
+  return singleLine(`${WARNING_PREFIX}[mutation] ${ref}: audit mode, would ${change} on the pod template`);
+}
+
+export function ruleFailureMessage(ref: string, rule: string, error: string, mode: 'enforce' | 'audit'): string {
+  const outcome = mode === 'enforce' ? 'the request is refused to stay safe' : 'allowed because of audit mode';
+  return `mtls-guard internal error: rule ${rule} failed on ${ref} (${error}); this is a bug in mtls-guard, not in your object: ${outcome}. Please report it to the mesh administrators.`;
+}

@@ -1,0 +1,70 @@
+// Mutation planning: which sidecar annotations a pod template lacks, and the RFC 6902 patch
+// that adds them. The patch is the diff of the template's metadata and a changed copy of it
+// (fast-json-patch escapes `/` in keys as `~1`); only that small subtree is copied, never the
+// whole object, which matters for large UPDATE reviews.
+import jsonpatch from 'fast-json-patch';
+import { podTemplatePath } from './kinds.js';
+import { asRecord, asStringMap, dig } from './read.js';
+import type { GroupVersionKind, Operation6902, PlannedAnnotation, Policy } from './types.js';
+
+const INJECT = 'sidecar.istio.io/inject';
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function injectSetting(template: unknown): string | undefined {
+  const annotations = asStringMap(dig(template, 'metadata', 'annotations')) ?? {};
+  const labels = asStringMap(dig(template, 'metadata', 'labels')) ?? {};
+  // The annotation is the older form; OSSM 2.x and recent Istio also read the label.
+  return (annotations[INJECT] ?? labels[INJECT])?.trim().toLowerCase();
+}
+
+/** Appends the configured comma-separated items the current value lacks, keeping the user's. */
+export function mergeList(current: string, wanted: string): string {
+  const have = current.split(',').map((s) => s.trim()).filter(Boolean);
+  const missing = wanted.split(',').map((s) => s.trim()).filter((s) => s && !have.includes(s));
+  return missing.length ? [...have, ...missing].join(',') : current;
+}
+
+export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: Policy): PlannedAnnotation[] {
+  const path = podTemplatePath(gvk);
+  if (!path || !policy.mutations.enabled) return [];
+  const template = dig(object, ...path);
+  if (!asRecord(template)) return [];
+  const metadata = dig(template, 'metadata');
+  const annotationsRaw = dig(metadata, 'annotations');
+  // A template whose metadata or annotations is some other JSON type is malformed: leave it to
+  // the API server's validation rather than overwrite it.
+  if (metadata !== undefined && !asRecord(metadata)) return [];
+  if (annotationsRaw !== undefined && annotationsRaw !== null && !asRecord(annotationsRaw)) return [];
+  const inject = injectSetting(template);
+  if (inject === 'false') return [];
+  if (policy.mutations.onlyInjected && inject !== 'true') return [];
+  const annotations = asRecord(annotationsRaw) ?? {};
+  const pointer = '/' + path.map(escapePointer).join('/');
+  const planned: PlannedAnnotation[] = [];
+  for (const spec of policy.mutations.annotations) {
+    const raw = annotations[spec.key];
+    const current = typeof raw === 'string' ? raw : undefined;
+    if (current === undefined) {
+      planned.push({ templatePointer: pointer, key: spec.key, to: spec.value });
+    } else if (spec.merge === 'list') {
+      const merged = mergeList(current, spec.value);
+      if (merged !== current) planned.push({ templatePointer: pointer, key: spec.key, from: current, to: merged });
+    }
+  }
+  return planned;
+}
+
+export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[]): Operation6902[] {
+  const path = podTemplatePath(gvk);
+  const first = planned[0];
+  if (!path || !first) return [];
+  const metadata = asRecord(dig(object, ...path, 'metadata'));
+  const before = metadata ? { metadata } : {};
+  const annotations = { ...(asRecord(metadata?.['annotations']) ?? {}) };
+  for (const p of planned) annotations[p.key] = p.to;
+  const after = { metadata: { ...(metadata ?? {}), annotations } };
+  return jsonpatch.compare(before, after).map((op) => ({ ...op, path: first.templatePointer + op.path }));
+}

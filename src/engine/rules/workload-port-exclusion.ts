@@ -1,0 +1,45 @@
+// workload-port-exclusion: inbound ports that bypass the sidecar. STRICT mTLS is enforced by
+// the sidecar, so traffic to an excluded port is accepted in plaintext whatever the policy says.
+import { globMatch } from '../glob.js';
+import { podTemplatePath } from '../kinds.js';
+import { asStringMap, dig } from '../read.js';
+import type { Rule } from '../rule.js';
+import { askForEntry, reasonSuffix } from '../rule.js';
+import type { Finding, NameAllowEntry } from '../types.js';
+
+const id = 'workload-port-exclusion';
+const EXCLUDE = 'traffic.sidecar.istio.io/excludeInboundPorts';
+const INCLUDE = 'traffic.sidecar.istio.io/includeInboundPorts';
+
+function portExclusionFindings(template: unknown, templatePath: readonly string[]): Finding[] {
+  const annotations = asStringMap(dig(template, 'metadata', 'annotations')) ?? {};
+  const base = `${templatePath.join('.')}.metadata.annotations`;
+  const scope = 'pods of this workload';
+  const findings: Finding[] = [];
+  const exclude = annotations[EXCLUDE];
+  if (exclude !== undefined && exclude.trim() !== '') {
+    findings.push({ path: `${base}["${EXCLUDE}"]`, value: exclude, scope: `${scope}, ports ${exclude}` });
+  }
+  const include = annotations[INCLUDE];
+  if (include !== undefined && include.trim() !== '*') {
+    const captured = include.trim() === '' ? 'no inbound port is captured' : `only ${include} captured`;
+    findings.push({ path: `${base}["${INCLUDE}"]`, value: include, scope: `${scope}, ${captured}` });
+  }
+  return findings;
+}
+
+export const workloadPortExclusion = {
+  id,
+  handles: (gvk) => podTemplatePath(gvk) !== undefined,
+  subject: (_object, namespace, name) => ({ namespace, name }),
+  find: (object, _subject, _policy, gvk) => {
+    const path = podTemplatePath(gvk);
+    return path ? portExclusionFindings(dig(object, ...path), path) : [];
+  },
+  allows: (entry, subject) =>
+    globMatch(entry.namespace, subject.namespace) && (entry.name === undefined || globMatch(entry.name, subject.name)),
+  describeEntry: (entry) => `${entry.name ? `${entry.namespace}/${entry.name}` : entry.namespace}${reasonSuffix(entry.reason)}`,
+  why: () => 'inbound traffic on these ports bypasses the sidecar, so STRICT mTLS is not enforced there and plaintext is accepted',
+  fix: () => `remove the annotation so the sidecar captures every inbound port, ${askForEntry(id)}`,
+  entries: (policy) => policy.rules[id].allow,
+} satisfies Rule<NameAllowEntry>;

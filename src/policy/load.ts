@@ -1,0 +1,81 @@
+// Turns policy text into a Policy, or into errors that name the key path. Pure: reading the
+// file and watching it live in policy/watch.ts and the CLI.
+import { parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import type { Policy, RuleId } from '../engine/types.js';
+import { RULE_IDS } from '../engine/types.js';
+import { defaultPolicy } from './defaults.js';
+import { policyFileSchema, type PolicyFile } from './schema.js';
+
+export type PolicyResult = { ok: true; policy: Policy } | { ok: false; errors: string[] };
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.');
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string[] {
+  const at = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${at ? `${at}.` : ''}${key}: unknown key`);
+  }
+  return [`${at || '(top level)'}: ${issue.message}`];
+}
+
+/** Validates an already-parsed policy document and fills in every default. */
+export function policyFromObject(doc: unknown): PolicyResult {
+  if (doc === null || doc === undefined) return { ok: true, policy: defaultPolicy() };
+  const parsed = policyFileSchema.safeParse(doc);
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.flatMap(formatIssue) };
+  return { ok: true, policy: applyDefaults(parsed.data) };
+}
+
+/** Parses YAML or JSON text (JSON is YAML) holding exactly one policy document. */
+export function parsePolicy(text: string, source = 'policy'): PolicyResult {
+  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  if (!Array.isArray(docs)) return { ok: true, policy: defaultPolicy() };
+  const errors: string[] = [];
+  for (const [i, d] of docs.entries()) {
+    for (const e of d.errors) errors.push(`${source}: document ${i + 1}: ${e.message.split('\n')[0]}`);
+  }
+  if (errors.length) return { ok: false, errors };
+  const nonEmpty = docs.filter((d) => d.contents !== null);
+  if (nonEmpty.length > 1) return { ok: false, errors: [`${source}: holds ${nonEmpty.length} YAML documents; a policy is one document`] };
+  const result = policyFromObject(nonEmpty[0]?.toJS() ?? null);
+  if (!result.ok) return { ok: false, errors: result.errors.map((e) => `${source}: ${e}`) };
+  return result;
+}
+
+export function applyDefaults(file: PolicyFile): Policy {
+  const p = defaultPolicy();
+  const rules = { ...p.rules };
+  for (const id of RULE_IDS) {
+    const given = file.rules?.[id];
+    if (!given) continue;
+    setRule(rules, id, given);
+  }
+  return {
+    mode: file.mode ?? p.mode,
+    meshRootNamespace: file.meshRootNamespace ?? p.meshRootNamespace,
+    clusterDomain: file.clusterDomain ?? p.clusterDomain,
+    namespaces: file.namespaces ?? p.namespaces,
+    exempt: {
+      users: file.exempt?.users ?? p.exempt.users,
+      groups: file.exempt?.groups ?? p.exempt.groups,
+      namespaces: file.exempt?.namespaces ?? p.exempt.namespaces,
+    },
+    rules,
+    mutations: {
+      enabled: file.mutations?.enabled ?? p.mutations.enabled,
+      onlyInjected: file.mutations?.onlyInjected ?? p.mutations.onlyInjected,
+      annotations: file.mutations?.annotations ?? p.mutations.annotations,
+    },
+  };
+}
+
+function setRule<K extends RuleId>(
+  rules: Policy['rules'],
+  id: K,
+  given: { action?: Policy['rules'][K]['action']; allow?: Policy['rules'][K]['allow'] },
+): void {
+  rules[id] = { action: given.action ?? rules[id].action, allow: given.allow ?? rules[id].allow } as Policy['rules'][K];
+}
