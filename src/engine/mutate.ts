@@ -24,7 +24,10 @@ function injectSetting(template: unknown): string | undefined {
 export function mergeList(current: string, wanted: string): string {
   const have = current.split(',').map((s) => s.trim()).filter(Boolean);
   const missing = wanted.split(',').map((s) => s.trim()).filter((s) => s && !have.includes(s));
-  return missing.length ? [...have, ...missing].join(',') : current;
+  if (missing.length === 0) return current;
+  // Keep the user's text exactly as written; only append what is missing.
+  const kept = current.replace(/[\s,]+$/, '');
+  return kept ? `${kept},${missing.join(',')}` : missing.join(',');
 }
 
 export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: Policy): PlannedAnnotation[] {

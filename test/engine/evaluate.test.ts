@@ -1,0 +1,85 @@
+// Engine behaviours that are not one-object fixtures: a rule that throws, host normalisation,
+// glob coverage of wildcard hosts, list merging.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { evaluate, hostGlobCovers, mergeList, normaliseHost, RULES, type EngineRequest } from '../../src/engine/index.js';
+import type { RunnableRule } from '../../src/engine/rule.js';
+import { defaultPolicy } from '../../src/policy/defaults.js';
+
+const pa: EngineRequest = {
+  kind: { group: 'security.istio.io', version: 'v1', kind: 'PeerAuthentication' },
+  operation: 'CREATE',
+  namespace: 'bookinfo',
+  name: 'p',
+  object: { spec: { mtls: { mode: 'STRICT' } } },
+};
+
+const exploding: RunnableRule = {
+  ...(RULES[0] as RunnableRule),
+  find: () => {
+    throw new TypeError('boom');
+  },
+};
+
+describe('a rule that throws', () => {
+  test('enforce: refused with 500 and a message saying it is a bug', () => {
+    const d = evaluate(pa, defaultPolicy(), { validate: true, mutate: false, rules: [exploding] });
+    assert.equal(d.allowed, false);
+    assert.equal(d.status?.code, 500);
+    assert.match(d.status?.message ?? '', /internal error: rule peerauthentication-disable failed on PeerAuthentication bookinfo\/p \(boom\); this is a bug/);
+    assert.deepEqual(d.failures, [{ rule: 'peerauthentication-disable', error: 'boom' }]);
+  });
+  test('audit: allowed with a warning', () => {
+    const policy = { ...defaultPolicy(), mode: 'audit' as const };
+    const d = evaluate(pa, policy, { validate: true, mutate: false, rules: [exploding] });
+    assert.equal(d.allowed, true);
+    assert.equal(d.failures.length, 1);
+    assert.equal(d.warnings.length, 1);
+    assert.match(d.warnings[0] ?? '', /^mtls-guard: mtls-guard internal error: .*allowed because of audit mode/);
+  });
+  test('other rules still run next to it', () => {
+    const req = { ...pa, object: { spec: { mtls: { mode: 'DISABLE' } } } };
+    const d = evaluate(req, { ...defaultPolicy(), mode: 'audit' }, { validate: true, mutate: false, rules: [exploding, RULES[0] as RunnableRule] });
+    assert.deepEqual(d.violations.map((v) => v.rule), ['peerauthentication-disable']);
+  });
+});
+
+describe('normaliseHost', () => {
+  const cases: [string, string][] = [
+    ['details', 'details.bookinfo.svc.cluster.local'],
+    ['details.bookinfo', 'details.bookinfo.svc.cluster.local'],
+    ['details.bookinfo.svc', 'details.bookinfo.svc.cluster.local'],
+    ['details.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.local'],
+    ['Details.Bookinfo.SVC.cluster.local.', 'details.bookinfo.svc.cluster.local'],
+    ['api.example.com', 'api.example.com'],
+    ['*.local', '*.local'],
+    ['*', '*'],
+  ];
+  for (const [host, want] of cases) test(`${host} -> ${want}`, () => assert.equal(normaliseHost(host, 'bookinfo', 'cluster.local'), want));
+  test('clusterDomain is honoured', () => assert.equal(normaliseHost('details', 'bookinfo', 'corp.internal'), 'details.bookinfo.svc.corp.internal'));
+});
+
+describe('hostGlobCovers', () => {
+  const cases: [string, string, boolean][] = [
+    ['details.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.local', true],
+    ['*.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.local', true],
+    ['*.bookinfo.svc.cluster.local', '*.bookinfo.svc.cluster.local', true],
+    ['*.local', '*.bookinfo.svc.cluster.local', true],
+    ['*', '*', true],
+    ['*.local', '*', false],
+    ['details.bookinfo.svc.cluster.local', '*.bookinfo.svc.cluster.local', false],
+    ['?.bookinfo.svc.cluster.local', '*.bookinfo.svc.cluster.local', false],
+    ['*.bookinfo.svc.cluster.local', '*.local', false],
+    ['details.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.localx', false],
+  ];
+  for (const [glob, host, want] of cases) test(`${glob} covers ${host}: ${want}`, () => assert.equal(hostGlobCovers(glob, host), want));
+});
+
+describe('mergeList', () => {
+  test('appends only the missing items, keeping the user text', () => {
+    assert.equal(mergeList('cluster_manager', 'tls_inspector,listener,cluster'), 'cluster_manager,tls_inspector,listener,cluster');
+    assert.equal(mergeList('listener , cluster', 'tls_inspector,listener,cluster'), 'listener , cluster,tls_inspector');
+    assert.equal(mergeList('tls_inspector,listener,cluster', 'tls_inspector,listener,cluster'), 'tls_inspector,listener,cluster');
+    assert.equal(mergeList('', 'a,b'), 'a,b');
+  });
+});

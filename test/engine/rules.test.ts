@@ -1,0 +1,105 @@
+// Table-driven rule tests: every YAML file under test/fixtures/rules is one case with its
+// expected verdict, so adding a case is adding a file.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import jsonpatch from 'fast-json-patch';
+import { parse } from 'yaml';
+import { evaluate, splitApiVersion, type AdmissionOperation, type Decision, type EngineRequest } from '../../src/engine/index.js';
+import { policyFromObject } from '../../src/policy/load.js';
+
+interface Case {
+  name: string;
+  policy?: unknown;
+  options?: { validate: boolean; mutate: boolean };
+  request: {
+    operation?: AdmissionOperation;
+    namespace?: string;
+    user?: { username?: string; groups?: string[] };
+    object: Record<string, unknown> | null;
+    oldObject?: Record<string, unknown>;
+  };
+  expect: {
+    allowed: boolean;
+    code?: number;
+    mode?: 'enforce' | 'audit';
+    skipped?: boolean;
+    violations?: { rule: string; action: string; path: string; value?: string; downgrade?: string }[];
+    messageContains?: string[];
+    warningsContain?: string[];
+    noWarnings?: boolean;
+    auditAnnotations?: Record<string, string>;
+    /** Pod-template annotations after applying the returned patch; null means no patch. */
+    templateAnnotations?: Record<string, string> | null;
+    patchPaths?: string[];
+  };
+}
+
+const dir = join(import.meta.dirname, '..', 'fixtures', 'rules');
+const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+
+function requestOf(c: Case): EngineRequest {
+  const source = c.request.object ?? c.request.oldObject ?? {};
+  const { group, version } = splitApiVersion(String(source['apiVersion']));
+  const metadata = (source['metadata'] ?? {}) as Record<string, string>;
+  const req: EngineRequest = {
+    kind: { group, version, kind: String(source['kind']) },
+    operation: c.request.operation ?? 'CREATE',
+    namespace: c.request.namespace ?? metadata['namespace'] ?? 'default',
+    name: metadata['name'] ?? '',
+    object: c.request.object,
+  };
+  if (c.request.oldObject) req.oldObject = c.request.oldObject;
+  if (c.request.user) req.user = c.request.user;
+  return req;
+}
+
+function templateAnnotations(object: unknown, decision: Decision): Record<string, string> | null {
+  if (decision.patch.length === 0) return null;
+  const patched = jsonpatch.applyPatch(structuredClone(object), decision.patch, true, false).newDocument as Record<string, never>;
+  const spec = patched['spec'] as Record<string, never>;
+  const template = (spec['template'] ?? (spec['jobTemplate']?.['spec'] as Record<string, never>)['template']) as Record<string, never>;
+  return (template['metadata']?.['annotations'] ?? {}) as Record<string, string>;
+}
+
+test('there are rule fixtures', () => assert.ok(files.length >= 40, `only ${files.length} fixtures`));
+
+describe('rule fixtures', () => {
+  for (const file of files) {
+    const c = parse(readFileSync(join(dir, file), 'utf8')) as Case;
+    test(`${file}: ${c.name}`, () => {
+      const policy = policyFromObject(c.policy ?? null);
+      assert.ok(policy.ok, policy.ok ? '' : policy.errors.join('\n'));
+      const decision = evaluate(requestOf(c), policy.policy, c.options ?? { validate: true, mutate: true });
+      const e = c.expect;
+      assert.equal(decision.allowed, e.allowed, `allowed; status: ${decision.status?.message ?? '-'}`);
+      if (e.code !== undefined) assert.equal(decision.status?.code, e.code);
+      if (!e.allowed && e.code === undefined) assert.equal(decision.status?.code, 403);
+      if (e.allowed) assert.equal(decision.status, undefined);
+      if (e.mode) assert.equal(decision.mode, e.mode);
+      if (e.skipped !== undefined) assert.equal(decision.skipped !== undefined, e.skipped, `skipped: ${decision.skipped}`);
+      if (e.violations) {
+        const got = decision.violations.map((v) => ({
+          rule: v.rule,
+          action: v.action,
+          path: v.path,
+          ...(e.violations?.some((x) => x.value !== undefined) ? { value: v.value } : {}),
+          ...(v.downgrade ? { downgrade: v.downgrade } : {}),
+        }));
+        assert.deepEqual(got, e.violations);
+      }
+      for (const text of e.messageContains ?? []) assert.ok(decision.status?.message.includes(text), `message lacks ${JSON.stringify(text)}:\n${decision.status?.message}`);
+      for (const text of e.warningsContain ?? []) {
+        assert.ok(decision.warnings.some((w) => w.includes(text)), `no warning contains ${JSON.stringify(text)}: ${JSON.stringify(decision.warnings)}`);
+      }
+      if (e.noWarnings) assert.deepEqual(decision.warnings, []);
+      for (const w of decision.warnings) {
+        assert.ok(w.length <= 256 && !w.includes('\n') && w.startsWith('mtls-guard: '), `bad warning: ${w}`);
+      }
+      if (e.auditAnnotations) assert.deepEqual(decision.auditAnnotations, e.auditAnnotations);
+      if (e.templateAnnotations !== undefined) assert.deepEqual(templateAnnotations(c.request.object, decision), e.templateAnnotations);
+      if (e.patchPaths) assert.deepEqual(decision.patch.map((op) => op.path), e.patchPaths);
+    });
+  }
+});
