@@ -2,7 +2,7 @@
 // violation, applies actions, modes and the pre-existing downgrade, plans the mutation. Pure:
 // no I/O, never throws for a denial, and a rule that throws becomes a reported failure.
 import { anyGlobMatch, globMatch } from './glob.js';
-import { isHandledKind, podTemplatePath } from './kinds.js';
+import { isHandledKind, isPeerAuthentication, podTemplatePath } from './kinds.js';
 import {
   denialMessage,
   describeAllowed,
@@ -16,6 +16,7 @@ import {
 import { buildPatch, planAnnotations } from './mutate.js';
 import type { RunnableRule } from './rule.js';
 import { RULES } from './rules/index.js';
+import { peerAuthenticationSubject } from './rules/peer-authentication.js';
 import type { Decision, EngineRequest, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
 
 export interface EvaluateOptions {
@@ -42,7 +43,7 @@ function exemptionOf(req: EngineRequest, policy: Policy): string | undefined {
 }
 
 function skipped(mode: Mode, reason: string): Decision {
-  return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], patch: [], mutations: [], auditAnnotations: {} };
+  return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], notices: [], patch: [], mutations: [], auditAnnotations: {} };
 }
 
 function errorText(err: unknown): string {
@@ -86,9 +87,9 @@ function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: M
 }
 
 function rootSelectorNotice(req: EngineRequest, policy: Policy, ref: string): string | undefined {
-  if (req.kind.group !== 'security.istio.io' || req.kind.kind !== 'PeerAuthentication') return undefined;
+  if (!isPeerAuthentication(req.kind)) return undefined;
   if (req.namespace !== policy.meshRootNamespace) return undefined;
-  const selector = RULES[0]?.subject(req.object, req.namespace, req.name, policy).selector;
+  const selector = peerAuthenticationSubject(req.object, req.namespace, req.name).selector;
   if (!selector) return undefined;
   return singleLine(
     `${WARNING_PREFIX}[notice] ${ref}: spec.selector on a PeerAuthentication in the mesh root namespace ${policy.meshRootNamespace} is ignored by recent Istio; it applies mesh-wide or not as you expect: move it to the workload's namespace`,
@@ -99,7 +100,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
   const mode = effectiveMode(policy, req.namespace);
   if (req.operation === 'DELETE') return skipped(mode, 'DELETE is never refused');
   if (req.operation === 'CONNECT') return skipped(mode, 'CONNECT is not judged');
-  if (!isHandledKind(req.kind)) return skipped(mode, `kind ${req.kind.group}/${req.kind.kind} is not handled`);
+  if (!isHandledKind(req.kind)) return skipped(mode, `kind ${req.kind.group ? `${req.kind.group}/` : ''}${req.kind.kind} is not handled`);
   const exempt = exemptionOf(req, policy);
   if (exempt) return skipped(mode, exempt);
 
@@ -107,6 +108,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
   const violations: Violation[] = [];
   const failures: RuleFailure[] = [];
   const warnings: string[] = [];
+  const notices: string[] = [];
 
   if (options.validate) {
     for (const rule of options.rules ?? RULES) {
@@ -117,7 +119,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
       }
     }
     const notice = rootSelectorNotice(req, policy, ref);
-    if (notice) warnings.push(notice);
+    if (notice) notices.push(notice);
   }
 
   let mutations: PlannedAnnotation[] = [];
@@ -136,7 +138,9 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
   const denying = violations.filter((v) => v.action === 'deny');
   for (const v of violations) if (v.action === 'warn') warnings.push(v.summary);
   if (mode === 'audit') for (const m of mutations) warnings.push(mutationWarning(ref, m));
-  for (const f of failures) warnings.push(singleLine(WARNING_PREFIX + ruleFailureMessage(ref, f.rule, f.error, mode)));
+  // In enforce mode a failure is the 500 status message; in audit mode it is a warning.
+  if (mode === 'audit') for (const f of failures) warnings.push(singleLine(WARNING_PREFIX + ruleFailureMessage(ref, f.rule, f.error, mode)));
+  warnings.push(...notices);
 
   const auditAnnotations: Record<string, string> = {};
   if (violations.length) {
@@ -148,13 +152,12 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
     auditAnnotations['mode'] = mode;
   }
 
-  const decision: Decision = { allowed: true, mode, violations, failures, warnings, patch, mutations, auditAnnotations };
+  const decision: Decision = { allowed: true, mode, violations, failures, warnings, notices, patch, mutations, auditAnnotations };
   if (failures.length && mode === 'enforce') {
     const f = failures[0] as RuleFailure;
     decision.allowed = false;
     decision.patch = [];
     decision.status = { code: 500, reason: 'InternalError', message: ruleFailureMessage(ref, f.rule, f.error, mode) };
-    decision.warnings = warnings.filter((w) => !w.includes('internal error'));
   } else if (denying.length) {
     decision.allowed = false;
     decision.patch = [];

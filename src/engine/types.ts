@@ -148,8 +148,10 @@ export interface Decision {
   violations: Violation[];
   /** Rules that threw: a bug, reported as DESIGN.md says. */
   failures: RuleFailure[];
-  /** Single-line kubectl warnings, each ≤ 256 characters. */
+  /** Single-line kubectl warnings, each ≤ 256 characters (violations, audit changes, notices). */
   warnings: string[];
+  /** Advice that is not a violation (e.g. a selector Istio ignores); also among the warnings. */
+  notices: string[];
   /** Denial (403) or rule failure (500) status for a refused request. */
   status?: { code: number; reason: string; message: string };
   /** Patch to return (empty in audit mode or when nothing changes). */

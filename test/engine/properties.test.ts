@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { evaluate, type AdmissionOperation, type EngineRequest, type GroupVersionKind } from '../../src/engine/index.js';
+import { dig } from '../../src/engine/read.js';
 import { defaultPolicy } from '../../src/policy/defaults.js';
 import { policyFromObject } from '../../src/policy/load.js';
 
@@ -89,9 +90,8 @@ test('the mutation patch applies cleanly and is idempotent', () => {
       assert.deepEqual(second.patch, []);
       // The user's own annotations are never removed or changed, except by list merge.
       const before = tpl.metadata?.annotations ?? {};
-      const after = (kind.kind === 'CronJob'
-        ? patched.spec.jobTemplate.spec.template.metadata?.annotations
-        : (patched.spec as { template: typeof tpl }).template.metadata?.annotations) ?? {};
+      const templatePath = kind.kind === 'CronJob' ? ['spec', 'jobTemplate', 'spec', 'template'] : ['spec', 'template'];
+      const after = (dig(patched, ...templatePath, 'metadata', 'annotations') ?? {}) as Record<string, string>;
       for (const [k, v] of Object.entries(before)) {
         if (k === 'sidecar.istio.io/statsInclusionPrefixes') assert.ok(after[k]?.startsWith(v), `${k}: ${v} -> ${after[k]}`);
         else assert.equal(after[k], v);

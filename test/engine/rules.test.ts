@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import jsonpatch from 'fast-json-patch';
 import { parse } from 'yaml';
 import { evaluate, splitApiVersion, type AdmissionOperation, type Decision, type EngineRequest } from '../../src/engine/index.js';
+import { dig } from '../../src/engine/read.js';
 import { policyFromObject } from '../../src/policy/load.js';
 
 interface Case {
@@ -57,10 +58,9 @@ function requestOf(c: Case): EngineRequest {
 
 function templateAnnotations(object: unknown, decision: Decision): Record<string, string> | null {
   if (decision.patch.length === 0) return null;
-  const patched = jsonpatch.applyPatch(structuredClone(object), decision.patch, true, false).newDocument as Record<string, never>;
-  const spec = patched['spec'] as Record<string, never>;
-  const template = (spec['template'] ?? (spec['jobTemplate']?.['spec'] as Record<string, never>)['template']) as Record<string, never>;
-  return (template['metadata']?.['annotations'] ?? {}) as Record<string, string>;
+  const patched: unknown = jsonpatch.applyPatch(structuredClone(object), decision.patch, true, false).newDocument;
+  const template = dig(patched, 'spec', 'template') ?? dig(patched, 'spec', 'jobTemplate', 'spec', 'template');
+  return (dig(template, 'metadata', 'annotations') ?? {}) as Record<string, string>;
 }
 
 test('there are rule fixtures', () => assert.ok(files.length >= 40, `only ${files.length} fixtures`));

@@ -1,0 +1,48 @@
+// One manifest → what the two webhooks would answer for `kubectl apply` of it (a CREATE): the
+// validating verdict and the mutating patch, computed exactly as the server computes them.
+import { evaluate } from '../engine/evaluate.js';
+import { splitApiVersion } from '../engine/kinds.js';
+import type { Decision, EngineRequest, Policy } from '../engine/types.js';
+import type { Manifest } from './manifests.js';
+
+/** denied: refused; warned: allowed with warnings; patched: allowed and would be mutated. */
+export type Verdict = 'denied' | 'warned' | 'patched' | 'ok';
+
+export interface Checked {
+  manifest: Manifest;
+  request: EngineRequest;
+  /** The /validate answer. */
+  validation: Decision;
+  /** The /mutate answer: its patch, or in audit mode the mutations it would have made. */
+  mutation: Decision;
+  /** Both webhooks would admit it (a mutation failure in enforce mode also refuses). */
+  allowed: boolean;
+  /** Warnings that are neither a violation nor a rule failure, e.g. the root-selector notice. */
+  notices: string[];
+  verdict: Verdict;
+}
+
+export function engineRequest(manifest: Manifest, defaultNamespace: string): EngineRequest {
+  const { group, version } = splitApiVersion(manifest.apiVersion);
+  return {
+    kind: { group, version, kind: manifest.kind },
+    operation: 'CREATE',
+    namespace: manifest.namespace ?? defaultNamespace,
+    name: manifest.name,
+    object: manifest.object,
+  };
+}
+
+export function checkManifest(manifest: Manifest, policy: Policy, defaultNamespace: string): Checked {
+  const request = engineRequest(manifest, defaultNamespace);
+  const validation = evaluate(request, policy, { validate: true, mutate: false });
+  const mutation = evaluate(request, policy, { validate: false, mutate: true });
+  const allowed = validation.allowed && mutation.allowed;
+  const notices = validation.notices;
+  const failures = validation.failures.length + mutation.failures.length;
+  let verdict: Verdict = 'ok';
+  if (!allowed) verdict = 'denied';
+  else if (validation.violations.length || failures || notices.length) verdict = 'warned';
+  else if (mutation.patch.length || mutation.mutations.length) verdict = 'patched';
+  return { manifest, request, validation, mutation, allowed, notices, verdict };
+}

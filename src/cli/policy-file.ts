@@ -1,0 +1,23 @@
+// The policy for offline commands: the --config file, or the defaults the server would use.
+import { readFile } from 'node:fs/promises';
+import type { Mode, Policy } from '../engine/types.js';
+import { defaultPolicy } from '../policy/defaults.js';
+import { parsePolicy, type PolicyResult } from '../policy/load.js';
+
+export async function loadPolicyFile(path: string | undefined): Promise<PolicyResult> {
+  if (path === undefined) return { ok: true, policy: defaultPolicy() };
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    const why = code === 'ENOENT' ? 'file not found' : err instanceof Error ? err.message : String(err);
+    return { ok: false, errors: [`${path}: cannot read policy: ${why}`] };
+  }
+  return parsePolicy(text, path);
+}
+
+/** `--mode`: one mode for every object, so per-namespace overrides no longer apply. */
+export function withForcedMode(policy: Policy, mode: Mode | undefined): Policy {
+  return mode === undefined ? policy : { ...policy, mode, namespaces: [] };
+}
