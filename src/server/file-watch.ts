@@ -1,0 +1,123 @@
+// Notices when files mounted from a Secret or ConfigMap change. Kubelet updates those mounts by
+// swapping a `..data` symlink, so a watch on the file's inode would never fire again: we watch
+// the parent directories, and poll as a fallback (fs.watch is unreliable on some volume types
+// and inotify limits can run out). Changes are detected by content hash, so a touched but
+// identical file, or a burst of events from one swap, reports at most one change.
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface FileWatchOptions {
+  /** Poll period for the fallback check. */
+  pollMs?: number;
+  /** Quiet time after a directory event before re-reading, so half-done swaps settle. */
+  debounceMs?: number;
+  /** Off only in tests that exercise the poll path alone. */
+  useFsWatch?: boolean;
+}
+
+export interface FileWatch {
+  close(): void;
+}
+
+const DEFAULT_POLL_MS = 2000;
+const DEFAULT_DEBOUNCE_MS = 100;
+
+/** One read of every watched file: what the consumer loads is exactly what was compared. */
+export interface FileSnapshot {
+  /** Content per path, or the read error (a missing file mid-swap, a permission problem). */
+  files: (Buffer | NodeJS.ErrnoException)[];
+  fingerprint: string;
+}
+
+export async function readSnapshot(paths: readonly string[]): Promise<FileSnapshot> {
+  const hash = createHash('sha256');
+  const files: FileSnapshot['files'] = [];
+  for (const path of paths) {
+    try {
+      const content = await readFile(path);
+      files.push(content);
+      hash.update(content);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      files.push(e);
+      hash.update(`\u0000error:${e.code ?? e.message}`);
+    }
+    hash.update('\u0000');
+  }
+  return { files, fingerprint: hash.digest('hex') };
+}
+
+/**
+ * Calls `onChange` with a fresh snapshot when the content of `paths` differs from `initial`
+ * (the snapshot the caller loaded). Calls never overlap: a change seen while `onChange` runs
+ * is checked after it.
+ */
+export function watchFiles(
+  paths: readonly string[],
+  initial: FileSnapshot,
+  onChange: (snapshot: FileSnapshot) => Promise<void> | void,
+  options: FileWatchOptions = {},
+): FileWatch {
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+  let last = initial.fingerprint;
+  let closed = false;
+  let running = false;
+  let again = false;
+  let debounce: NodeJS.Timeout | undefined;
+
+  const check = async (): Promise<void> => {
+    if (closed) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        const snapshot = await readSnapshot(paths);
+        if (closed || snapshot.fingerprint === last) continue;
+        last = snapshot.fingerprint;
+        await onChange(snapshot);
+      } while (again && !closed);
+    } finally {
+      running = false;
+    }
+  };
+  // onChange reports its own failures; a rejected check must not become an unhandled rejection.
+  const runCheck = (): void => void check().catch(() => undefined);
+
+  const schedule = (): void => {
+    if (debounce) clearTimeout(debounce);
+    debounce = setTimeout(runCheck, debounceMs);
+    debounce.unref();
+  };
+
+  const watchers: FSWatcher[] = [];
+  if (options.useFsWatch !== false) {
+    for (const dir of new Set(paths.map((p) => dirname(p)))) {
+      try {
+        const w = watch(dir, { persistent: false }, schedule);
+        // A vanished directory or exhausted inotify watches leave the poll in charge.
+        w.on('error', () => w.close());
+        watchers.push(w);
+      } catch {
+        // Same: polling still covers this directory.
+      }
+    }
+  }
+  const poll = setInterval(runCheck, pollMs);
+  poll.unref();
+
+  return {
+    close(): void {
+      closed = true;
+      clearInterval(poll);
+      if (debounce) clearTimeout(debounce);
+      for (const w of watchers) w.close();
+    },
+  };
+}

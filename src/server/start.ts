@@ -1,0 +1,156 @@
+// Wiring, in one place: policy, metrics, the admission app over TLS, the metrics listener,
+// readiness and the drain. Everything it needs is passed in: the server reads no environment
+// variables and no argv (the CLI does), and it installs no signal handlers (the CLI calls close()).
+import type { Server as NetServer, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { watchPolicy } from '../policy/watch.js';
+import { createApp } from './app.js';
+import type { TlsFiles } from './certificate.js';
+import type { FileWatchOptions } from './file-watch.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createMetricsServer } from './metrics-server.js';
+import { createTlsServer } from './tls.js';
+
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+
+export interface ServerOptions {
+  /** Policy file to load and watch; without one the embedded defaults apply. */
+  policyFile?: string;
+  tls: TlsFiles;
+  host: string;
+  port: number;
+  metricsPort: number;
+  /** Defaults to `host`. */
+  metricsHost?: string;
+  logger: Logger;
+  /** How long in-flight requests get to finish on close() before their connections are cut. */
+  shutdownGraceMs?: number;
+  /** Poll period and debounce of the certificate and policy file watches. */
+  watch?: FileWatchOptions;
+  bodyLimitBytes?: number;
+}
+
+export interface RunningServer {
+  port: number;
+  metricsPort: number;
+  metrics: Metrics;
+  isReady(): boolean;
+  /** Readiness off, stop accepting, let in-flight requests finish (bounded), then resolve. */
+  close(): Promise<void>;
+}
+
+export type StartResult = { ok: true; server: RunningServer } | { ok: false; errors: string[] };
+
+type ListenResult = { ok: true; port: number } | { ok: false; error: string };
+
+function listen(server: NetServer, port: number, host: string, what: string): Promise<ListenResult> {
+  return new Promise((resolve) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      resolve({ ok: false, error: `cannot listen on ${host}:${port} for ${what}: ${err.code ?? err.message}` });
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve({ ok: true, port: typeof address === 'object' && address !== null ? address.port : port });
+    });
+  });
+}
+
+/** Every TCP connection, so the grace period can be enforced even mid-handshake. */
+function trackSockets(server: NetServer): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
+}
+
+function closeNow(server: NetServer, sockets: Set<Socket>): Promise<void> {
+  for (const s of sockets) s.destroy();
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startServer(options: ServerOptions): Promise<StartResult> {
+  const { logger } = options;
+  const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  const metrics = createMetrics();
+
+  const policy = await watchPolicy(options.policyFile, {
+    ...options.watch,
+    logger,
+    onReload: (result) => metrics.policyReloads.inc({ result }),
+  });
+  if (!policy.ok) return { ok: false, errors: policy.errors };
+  const source = policy.source;
+
+  let state: 'starting' | 'serving' | 'draining' = 'starting';
+  const isReady = (): boolean => state === 'serving';
+  const notReadyReason = (): string => (state === 'draining' ? 'shutting down: draining in-flight requests' : 'starting up');
+
+  const app = createApp({ getPolicy: source.current, logger, metrics, isReady, notReadyReason, bodyLimitBytes: options.bodyLimitBytes });
+  const tlsResult = await createTlsServer(app, {
+    ...options.tls,
+    logger,
+    ...(options.watch && { watch: options.watch }),
+    onCertificate: (info) => metrics.certificateExpiry.set(info.notAfter.getTime() / 1000),
+    onReload: (result) => metrics.certificateReloads.inc({ result }),
+  });
+  if (!tlsResult.ok) {
+    source.close();
+    return { ok: false, errors: [tlsResult.error] };
+  }
+  const { tls } = tlsResult;
+  const admissionSockets = trackSockets(tls.server);
+  const metricsServer = createMetricsServer({ registry: metrics.registry, logger, isReady, notReadyReason });
+  const metricsSockets = trackSockets(metricsServer);
+
+  const stopAll = async (): Promise<void> => {
+    tls.stopWatching();
+    source.close();
+    await Promise.all([closeNow(tls.server, admissionSockets), closeNow(metricsServer, metricsSockets)]);
+  };
+
+  const admission = await listen(tls.server, options.port, options.host, 'admission (HTTPS)');
+  const scrape = admission.ok ? await listen(metricsServer, options.metricsPort, options.metricsHost ?? options.host, 'metrics (HTTP)') : undefined;
+  if (!admission.ok || !scrape?.ok) {
+    await stopAll();
+    return { ok: false, errors: [admission.ok ? (scrape && !scrape.ok ? scrape.error : 'metrics listener failed') : admission.error] };
+  }
+  state = 'serving';
+  logger.info({ host: options.host, port: admission.port, metricsPort: scrape.port, policyFile: options.policyFile ?? null }, 'mtls-guard is serving');
+
+  const drain = async (): Promise<void> => {
+    state = 'draining';
+    logger.info({ graceMs, connections: admissionSockets.size }, 'shutting down: readiness off, draining in-flight requests');
+    const drained = new Promise<void>((resolve) => tls.server.close(() => resolve()));
+    // close() drops the connections idle now; these are the ones whose request finishes later.
+    const sweep = setInterval(() => tls.server.closeIdleConnections(), 50);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    const outcome = await Promise.race([drained.then(() => 'drained' as const), graceOver]);
+    clearInterval(sweep);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      logger.warn({ graceMs, connections: admissionSockets.size }, 'grace period over: closing the connections still open');
+    }
+    await stopAll();
+    logger.info('mtls-guard stopped');
+  };
+  let closing: Promise<void> | undefined;
+
+  return {
+    ok: true,
+    server: {
+      port: admission.port,
+      metricsPort: scrape.port,
+      metrics,
+      isReady,
+      close: () => (closing ??= drain()),
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// The HTTPS server for admission. Certificates rotated on disk (cert-manager, OpenShift
+// service-ca) are picked up by swapping the server's secure context: new handshakes get the
+// new pair, established connections keep theirs, so no request and no keep-alive connection is
+// dropped. A pair that does not load is refused and the previous one stays in force.
+import { createServer, type Server } from 'node:https';
+import type { RequestListener } from 'node:http';
+import type { Logger } from 'pino';
+import { loadCertificate, tlsPaths, type CertificateInfo, type TlsFiles } from './certificate.js';
+import { readSnapshot, watchFiles, type FileWatchOptions } from './file-watch.js';
+
+// The API server reuses webhook connections for up to 90 s: stay open longer than that so it
+// never sends on a connection we are closing.
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+// Bounds a slow or stuck client for the whole request, headers and 8 MiB body included.
+export const REQUEST_TIMEOUT_MS = 30_000;
+// Node ≥ 18 starts this clock at a request's first byte, so idle keep-alive time does not count
+// against it (and Node refuses headersTimeout > requestTimeout).
+export const HEADERS_TIMEOUT_MS = 10_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export interface TlsServerOptions extends TlsFiles {
+  logger: Logger;
+  watch?: FileWatchOptions;
+  /** Told about every certificate in force: at start and after each successful reload. */
+  onCertificate?: (info: CertificateInfo) => void;
+  onReload?: (result: 'success' | 'error') => void;
+}
+
+export interface TlsServer {
+  server: Server;
+  certificate(): CertificateInfo;
+  /** Stops watching the files; closing the server is the caller's. */
+  stopWatching(): void;
+}
+
+export type TlsServerResult = { ok: true; tls: TlsServer } | { ok: false; error: string };
+
+export async function createTlsServer(app: RequestListener, options: TlsServerOptions): Promise<TlsServerResult> {
+  const { logger } = options;
+  const files: TlsFiles = { certFile: options.certFile, keyFile: options.keyFile };
+  if (options.clientCaFile !== undefined) files.clientCaFile = options.clientCaFile;
+  const paths = tlsPaths(files);
+  const initial = await readSnapshot(paths);
+  const first = loadCertificate(files, initial);
+  if (!first.ok) return first;
+  let current = first.info;
+
+  const clientAuth = files.clientCaFile !== undefined;
+  const server = createServer(
+    {
+      ...first.context,
+      requestCert: clientAuth,
+      rejectUnauthorized: clientAuth,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    },
+    app,
+  );
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('tlsClientError', (err, socket) => {
+    // Scanners and TCP probes fail handshakes all day; a refused client certificate matters more.
+    const level = clientAuth && /certificate/i.test(err.message) ? 'warn' : 'debug';
+    logger[level]({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+  });
+
+  const describe = (info: CertificateInfo) => ({ serial: info.serialNumber, subject: info.subject, notAfter: info.notAfter.toISOString() });
+  logger.info({ ...describe(current), certFile: files.certFile, clientCa: files.clientCaFile }, 'serving certificate loaded');
+  if (current.notAfter.getTime() < Date.now()) logger.warn(describe(current), 'serving certificate has expired');
+  options.onCertificate?.(current);
+
+  const watch = watchFiles(
+    paths,
+    initial,
+    (snapshot) => {
+      const next = loadCertificate(files, snapshot);
+      if (!next.ok) {
+        logger.error({ error: next.error, serial: current.serialNumber }, 'new certificate files refused: the previous certificate stays in force');
+        options.onReload?.('error');
+        return;
+      }
+      try {
+        server.setSecureContext(next.context);
+      } catch (err) {
+        logger.error({ err, serial: current.serialNumber }, 'new certificate refused by TLS: the previous certificate stays in force');
+        options.onReload?.('error');
+        return;
+      }
+      current = next.info;
+      logger.info(describe(current), 'serving certificate reloaded');
+      options.onReload?.('success');
+      options.onCertificate?.(current);
+    },
+    options.watch,
+  );
+
+  return { ok: true, tls: { server, certificate: () => current, stopWatching: () => watch.close() } };
+}

@@ -1,0 +1,115 @@
+// The policy file watch: ConfigMap-style symlink swaps and plain rewrites are applied, an
+// invalid new policy is refused with the old one kept, and no file means the defaults.
+import assert from 'node:assert/strict';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { defaultPolicy } from '../../src/policy/defaults.js';
+import { loadPolicyFile, watchPolicy, type ReloadResult } from '../../src/policy/watch.js';
+import { LEVEL, memoryLogger, tempDir, waitFor } from '../server/helpers.js';
+
+/** Kubelet's ConfigMap update: a new timestamped dir, then one rename of the `..data` link. */
+async function configMapUpdate(dir: string, generation: string, text: string): Promise<void> {
+  await mkdir(join(dir, `..${generation}`));
+  await writeFile(join(dir, `..${generation}`, 'policy.yaml'), text);
+  await symlink(`..${generation}`, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+}
+
+describe('watchPolicy', () => {
+  test('no file: the embedded defaults', async () => {
+    const { logger } = memoryLogger();
+    const result = await watchPolicy(undefined, { logger });
+    assert.ok(result.ok);
+    assert.deepEqual(result.source.current(), defaultPolicy());
+    result.source.close();
+  });
+
+  test('an invalid first policy fails with the file and key path named', async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      const file = join(dir, 'policy.yaml');
+      await writeFile(file, 'mode: enforce\nrules:\n  peerauthentication-disable:\n    action: maybe\n');
+      const result = await watchPolicy(file, { logger: memoryLogger().logger });
+      assert.equal(result.ok, false);
+      assert.match((result.ok ? [] : result.errors).join('\n'), new RegExp(`${file}: rules\\.peerauthentication-disable\\.action`));
+      const missing = await loadPolicyFile(join(dir, 'absent.yaml'));
+      assert.match((missing.ok ? [] : missing.errors).join('\n'), /absent\.yaml: cannot read the policy file: ENOENT/);
+    } finally {
+      await remove();
+    }
+  });
+
+  test('ConfigMap swaps: a valid policy is applied, an invalid one refused with the old one kept', async () => {
+    const { dir, remove } = await tempDir();
+    await configMapUpdate(dir, '2025_01', 'mode: enforce\n');
+    await symlink('..data/policy.yaml', join(dir, 'policy.yaml'));
+    const { logger, lines } = memoryLogger();
+    const results: ReloadResult[] = [];
+    const watched = await watchPolicy(join(dir, 'policy.yaml'), { logger, onReload: (r) => results.push(r), pollMs: 5000, debounceMs: 20 });
+    assert.ok(watched.ok);
+    const { source } = watched;
+    try {
+      assert.equal(source.current().mode, 'enforce');
+
+      // The poll period is long: this change has to be seen through the directory watch.
+      await configMapUpdate(dir, '2025_02', 'mode: audit\nexempt:\n  users: ["ci-bot"]\n');
+      await waitFor('the valid policy to be applied', () => results.length === 1, 3000);
+      assert.deepEqual(results, ['success']);
+      assert.equal(source.current().mode, 'audit');
+      assert.deepEqual(source.current().exempt.users, ['ci-bot']);
+      assert.ok(lines.some((l) => l.level === LEVEL.info && l.msg === 'policy reloaded'));
+
+      await configMapUpdate(dir, '2025_03', 'mode: audit\nbogus: true\n');
+      await waitFor('the invalid policy to be refused', () => results.length === 2, 3000);
+      assert.deepEqual(results, ['success', 'error']);
+      assert.equal(source.current().mode, 'audit', 'the previous policy stays in force');
+      assert.deepEqual(source.current().exempt.users, ['ci-bot']);
+      const refusal = lines.find((l) => l.level === LEVEL.error);
+      assert.match(String(refusal?.msg), /new policy refused/);
+      assert.deepEqual(refusal?.['errors'], [`${join(dir, 'policy.yaml')}: bogus: unknown key`]);
+    } finally {
+      source.close();
+      await remove();
+    }
+  });
+
+  test('with the directory watch off, the poll alone picks up a plain rewrite', async () => {
+    const { dir, remove } = await tempDir();
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'mode: enforce\n');
+    const results: ReloadResult[] = [];
+    const watched = await watchPolicy(file, { logger: memoryLogger().logger, onReload: (r) => results.push(r), pollMs: 50, useFsWatch: false });
+    assert.ok(watched.ok);
+    try {
+      await writeFile(file, 'mode: audit\n');
+      await waitFor('the poll to apply the policy', () => watched.source.current().mode === 'audit', 3000);
+      assert.deepEqual(results, ['success']);
+      // Same content again: no reload is reported.
+      await writeFile(file, 'mode: audit\n');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(results, ['success']);
+    } finally {
+      watched.source.close();
+      await remove();
+    }
+  });
+
+  test('a deleted policy file is refused like an invalid one', async () => {
+    const { dir, remove } = await tempDir();
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'mode: audit\n');
+    const results: ReloadResult[] = [];
+    const watched = await watchPolicy(file, { logger: memoryLogger().logger, onReload: (r) => results.push(r), pollMs: 50 });
+    assert.ok(watched.ok);
+    try {
+      await rename(file, join(dir, 'moved.yaml'));
+      await waitFor('the missing file to be refused', () => results.length === 1, 3000);
+      assert.deepEqual(results, ['error']);
+      assert.equal(watched.source.current().mode, 'audit');
+    } finally {
+      watched.source.close();
+      await remove();
+    }
+  });
+});
