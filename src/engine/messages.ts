@@ -28,12 +28,13 @@ export function describeAllowed(entries: readonly string[]): string[] {
 export function warningFor(v: Omit<Violation, 'summary'>, ref: string): string {
   const tag =
     v.downgrade === 'audit'
-      ? 'audit mode, would be denied'
+      ? 'would be denied (audit mode)'
       : v.downgrade === 'pre-existing'
         ? 'pre-existing, allowed on update'
-        : 'warning only';
-  const fixShort = v.fix.split(',')[0] ?? v.fix;
-  return singleLine(`${WARNING_PREFIX}[${v.rule}] ${ref} ${v.path}: ${v.value} (${v.scope}; ${tag}); fix: ${fixShort}`);
+        : 'allowed with a warning';
+  const fixShort = v.fix.split(', or ')[0] ?? v.fix;
+  // Most important first: when the 256-character cut comes, it takes the scope, not the fix.
+  return singleLine(`${WARNING_PREFIX}[${v.rule}] ${ref}: ${v.path}: ${v.value} ${tag}; fix: ${fixShort}; ${v.scope}`);
 }
 
 /** The 403 message: every denying violation, grouped by rule so why/allowed/fix appear once. */

@@ -180,7 +180,7 @@ describe('AdmissionReview contract', () => {
     assert.equal(response.allowed, true);
     assert.equal(response.status, undefined);
     assert.deepEqual(response.auditAnnotations, { violations: 'peerauthentication-disable', mode: 'audit' });
-    assert.match(response.warnings[0], /\[peerauthentication-disable\].*audit mode, would be denied/);
+    assert.match(response.warnings[0], /\[peerauthentication-disable\].*would be denied \(audit mode\)/);
   });
 
   test('/mutate returns a base64 JSONPatch that applies cleanly', async () => {
