@@ -1,12 +1,13 @@
-// The HTTP layer, kept thin: check the content type, parse the body, decode the AdmissionReview,
-// call the handler, encode the answer. Every refusal is JSON that says what was wrong; nothing
+// The HTTP layer, kept thin: the admission routes (admission-listener.ts) check the content type,
+// parse the body, decode the AdmissionReview, call the handler and encode the answer; express
+// serves health, readiness and the helpful 404/405 answers. Every refusal is JSON that says what was wrong; nothing
 // becomes a bare 500.
-import type { IncomingMessage } from 'node:http';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
 import type { Logger } from 'pino';
-import { decodeReview, encodeReview } from '../admission/review.js';
 import type { Policy } from '../engine/types.js';
-import { decide, type AdmissionHandler, type Webhook } from './handler.js';
+import { createAdmissionListener } from './admission-listener.js';
+import { decide } from './handler.js';
 import { withDecisionLog } from './log-decision.js';
 import type { Metrics } from './metrics.js';
 import { withMetrics } from './record-metrics.js';
@@ -36,33 +37,7 @@ function sendError(res: Response, status: number, error: string): void {
   res.status(status).json({ error });
 }
 
-const arrivals = new WeakMap<IncomingMessage, bigint>();
-
-function admissionRoute(webhook: Webhook, handler: AdmissionHandler, logger: Logger): RequestHandler {
-  return (req, res) => {
-    const decoded = decodeReview(req.body);
-    if (!decoded.ok) {
-      logger.warn({ status: 400, path: req.path, error: decoded.error }, 'rejected a request that is not a valid AdmissionReview');
-      sendError(res, 400, decoded.error);
-      return;
-    }
-    const { review } = decoded;
-    const decision = handler({ webhook, review, startedAt: arrivals.get(req) ?? process.hrtime.bigint() });
-    res.json(encodeReview(review.apiVersion, review.uid, decision));
-  };
-}
-
-function requireJson(logger: Logger): RequestHandler {
-  return (req, res, next) => {
-    if (req.is('application/json')) return next();
-    const type = req.get('content-type');
-    const error = `content type ${type ? JSON.stringify(type) : '(none)'} is not supported: send the AdmissionReview as application/json`;
-    logger.warn({ status: 415, path: req.path, error }, 'rejected a request body');
-    sendError(res, 415, error);
-  };
-}
-
-/** body-parser's errors, worded for a person holding curl; anything else is a bug. */
+/** Errors that reach express, worded for a person holding curl; anything else is a bug. */
 function errorHandler(logger: Logger, limit: number): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
@@ -98,25 +73,32 @@ function errorHandler(logger: Logger, limit: number): ErrorRequestHandler {
   };
 }
 
-export function createApp(options: AppOptions): Express {
+/** A node request listener: the admission routes on the fast path, the rest through express. */
+export type App = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createApp(options: AppOptions): App {
   const { logger, metrics, isReady } = options;
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const handler = withDecisionLog(withMetrics(decide(options.getPolicy), metrics), logger);
+  const admission = createAdmissionListener({ handler, logger, limit, isReady });
+  const app = createExpressApp(options, limit);
+  return (req, res) => {
+    if (!admission(req, res)) app(req, res);
+  };
+}
+
+function createExpressApp(options: AppOptions, limit: number): Express {
+  const { logger, isReady } = options;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
   app.use((req, res, next) => {
-    arrivals.set(req, process.hrtime.bigint());
     // While draining, ask keep-alive clients to reconnect, which lands them on another replica.
     if (!isReady()) res.set('Connection', 'close');
     next();
   });
 
-  // strict: false so a JSON scalar reaches decodeReview, which names what is missing.
-  const json = express.json({ limit, strict: false });
-  app.post('/validate', requireJson(logger), json, admissionRoute('validate', handler, logger));
-  app.post('/mutate', requireJson(logger), json, admissionRoute('mutate', handler, logger));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

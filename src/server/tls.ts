@@ -54,6 +54,9 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
       requestTimeout: REQUEST_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      // Node enforces headersTimeout and requestTimeout only when it sweeps connections, every
+      // 30 s by default; a slow client then held a socket for up to 30 s past its deadline.
+      connectionsCheckingInterval: 1_000,
     },
     app,
   );

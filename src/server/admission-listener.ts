@@ -1,0 +1,143 @@
+// POST /validate and POST /mutate on plain node:http, in front of express. They are the hot path
+// of every API-server write, and in the profile express's router and JSON body parser cost more
+// than the engine (BENCHMARKS.md); the answers and error wording are those of the express routes
+// they replaced. Every other route (health, readiness, 404, 405) stays in express.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { decodeReview, encodeReview } from '../admission/review.js';
+import type { AdmissionHandler, Webhook } from './handler.js';
+
+export interface AdmissionListenerOptions {
+  handler: AdmissionHandler;
+  logger: Logger;
+  limit: number;
+  isReady: () => boolean;
+}
+
+/** Handles the request and returns true, or returns false to let the next listener have it. */
+export type AdmissionListener = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const WEBHOOK_PATHS = new Map<string, Webhook>([
+  ['/validate', 'validate'],
+  ['/validate/', 'validate'],
+  ['/mutate', 'mutate'],
+  ['/mutate/', 'mutate'],
+]);
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q < 0 ? raw : raw.slice(0, q);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The media type check of `req.is('application/json')`, plus the charset body-parser accepted. */
+function contentTypeProblem(header: string | undefined): string | undefined {
+  const unsupported = `content type ${header ? JSON.stringify(header) : '(none)'} is not supported: send the AdmissionReview as application/json`;
+  if (!header) return unsupported;
+  const [type = '', ...params] = header.split(';');
+  if (type.trim().toLowerCase() !== 'application/json') return unsupported;
+  for (const param of params) {
+    const [key = '', value = ''] = param.split('=');
+    const charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
+    if (key.trim().toLowerCase() === 'charset' && charset !== 'utf-8' && charset !== 'utf8') {
+      return `unsupported charset "${charset.toUpperCase()}": send the AdmissionReview as UTF-8 JSON`;
+    }
+  }
+  return undefined;
+}
+
+export function createAdmissionListener(options: AdmissionListenerOptions): AdmissionListener {
+  const { handler, logger, limit, isReady } = options;
+
+  const refuse = (res: ServerResponse, path: string, status: number, error: string): void => {
+    logger.warn({ status, path, error }, status === 400 ? 'rejected a request that is not a valid AdmissionReview' : 'rejected a request body');
+    sendJson(res, status, { error });
+  };
+
+  const answer = (res: ServerResponse, path: string, webhook: Webhook, body: Buffer, startedAt: bigint): void => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      refuse(res, path, 400, `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    const decoded = decodeReview(parsed);
+    if (!decoded.ok) {
+      refuse(res, path, 400, decoded.error);
+      return;
+    }
+    const { review } = decoded;
+    try {
+      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      logger.error({ err, method: 'POST', path }, 'unexpected error while handling a request (a bug in mtls-guard)');
+      sendJson(res, 500, {
+        error: `internal error in mtls-guard while handling POST ${path}: ${message}. This is a bug in mtls-guard, not in your request; the request was not judged. Please report it.`,
+      });
+    }
+  };
+
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const path = pathOf(req.url);
+    const webhook = WEBHOOK_PATHS.get(path);
+    if (!webhook) return false;
+    const startedAt = process.hrtime.bigint();
+    // While draining, ask keep-alive clients to reconnect, which lands them on another replica.
+    if (!isReady()) res.setHeader('Connection', 'close');
+
+    const typeProblem = contentTypeProblem(req.headers['content-type']);
+    if (typeProblem) {
+      refuse(res, path, 415, typeProblem);
+      return true;
+    }
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      refuse(res, path, 415, `content encoding "${encoding}" is not supported: send the AdmissionReview uncompressed`);
+      return true;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      // Node discards the unread rest of the body once the response is sent.
+      refuse(res, path, 413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
+      return true;
+    }
+
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      received += chunk.length;
+      if (received > limit) {
+        done = true;
+        chunks.length = 0;
+        refuse(res, path, 413, `request body is over the limit of ${limit} bytes`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
+      chunks.length = 0;
+      answer(res, path, webhook, body, startedAt);
+    });
+    req.on('error', (err) => {
+      if (done) return;
+      done = true;
+      logger.warn({ path, err: err.message }, 'request body could not be read');
+      if (!res.headersSent) refuse(res, path, 400, `request body could not be read: ${err.message}`);
+    });
+    return true;
+  };
+}
