@@ -1,0 +1,208 @@
+// Turns one benchmark run into bench/results.json, bench/latency.svg (hand-written SVG, no
+// chart library) and the generated section of BENCHMARKS.md, with the issue's targets checked.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadResult } from './load.js';
+import { ROOT } from './processes.js';
+
+export type TargetId = 'baseline' | 'mtls-guard-validate' | 'mtls-guard-mutate' | 'opa';
+
+export interface Measurement extends LoadResult {
+  target: TargetId;
+  payload: string;
+  /** Fixed rate in req/s, null at saturation. */
+  rate: number | null;
+  rssMaxBytes: number;
+  rssLastBytes: number;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  node: string;
+  cpus: string;
+  durationSeconds: number;
+  rounds: number;
+  connections: number;
+  opaVersion: string | null;
+  payloads: { id: string; title: string; bytes: number }[];
+  idleRssBytes: Record<string, number>;
+  measurements: Measurement[];
+}
+
+const BEGIN = '<!-- BEGIN GENERATED: npm run bench -->';
+const END = '<!-- END GENERATED: npm run bench -->';
+const LABEL: Record<TargetId, string> = { baseline: 'baseline', 'mtls-guard-validate': 'mtls-guard /validate', 'mtls-guard-mutate': 'mtls-guard /mutate', opa: 'OPA' };
+
+const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${(a / b).toFixed(2)}×` : '–');
+
+function find(r: BenchResults, target: TargetId, payload: string, rate: number | null): Measurement | undefined {
+  return r.measurements.find((m) => m.target === target && m.payload === payload && m.rate === rate);
+}
+
+function failures(m: Measurement): number {
+  return m.errors + m.non2xx;
+}
+
+interface Check {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export function checkTargets(r: BenchResults): Check[] {
+  const checks: Check[] = [];
+  const rps = (t: TargetId, p: string): number | undefined => find(r, t, p, null)?.rps;
+  const push = (target: string, value: number | undefined, limit: number, fmt: (v: number) => string, atLeast: boolean): void => {
+    checks.push({ target, measured: value === undefined ? 'not measured' : fmt(value), met: value === undefined ? null : atLeast ? value >= limit : value <= limit });
+  };
+  const rel = (a: number | undefined, b: number | undefined): number | undefined => (a && b ? a / b : undefined);
+  push('validate ≥ 0.75× baseline (PeerAuthentication deny)', rel(rps('mtls-guard-validate', 'pa-deny'), rps('baseline', 'pa-deny')), 0.75, (v) => `${v.toFixed(2)}×`, true);
+  push('validate ≥ 0.75× baseline (Deployment 10 KB)', rel(rps('mtls-guard-validate', 'deploy-10k'), rps('baseline', 'deploy-10k')), 0.75, (v) => `${v.toFixed(2)}×`, true);
+  push('mutate ≥ 0.6× baseline (Deployment 10 KB)', rel(rps('mtls-guard-mutate', 'deploy-10k'), rps('baseline', 'deploy-10k')), 0.6, (v) => `${v.toFixed(2)}×`, true);
+  push('mutate ≥ 0.6× baseline (UPDATE 1 MiB)', rel(rps('mtls-guard-mutate', 'update-1mib'), rps('baseline', 'update-1mib')), 0.6, (v) => `${v.toFixed(2)}×`, true);
+  if (r.opaVersion) {
+    push('validate ≥ 1.0× OPA (PeerAuthentication deny)', rel(rps('mtls-guard-validate', 'pa-deny'), rps('opa', 'pa-deny')), 1, (v) => `${v.toFixed(2)}×`, true);
+    push('validate ≥ 1.0× OPA (Deployment 10 KB)', rel(rps('mtls-guard-validate', 'deploy-10k'), rps('opa', 'deploy-10k')), 1, (v) => `${v.toFixed(2)}×`, true);
+    push('mutate ≥ 1.0× OPA validate (UPDATE 1 MiB)', rel(rps('mtls-guard-mutate', 'update-1mib'), rps('opa', 'update-1mib')), 1, (v) => `${v.toFixed(2)}×`, true);
+  }
+  push('p99 ≤ 5 ms at 1000 req/s, /validate PeerAuthentication', find(r, 'mtls-guard-validate', 'pa-deny', 1000)?.latencyMs.p99, 5, (v) => `${ms(v)} ms`, false);
+  push('p99 ≤ 5 ms at 1000 req/s, /mutate Deployment', find(r, 'mtls-guard-mutate', 'deploy-10k', 1000)?.latencyMs.p99, 5, (v) => `${ms(v)} ms`, false);
+  push('RSS ≤ 150 MiB serving 6 MiB reviews (4 concurrent)', find(r, 'mtls-guard-mutate', 'update-6mib', null)?.rssMaxBytes, 150 * 1024 * 1024, (v) => `${mib(v)} MiB`, false);
+  const guardRuns = r.measurements.filter((m) => m.target.startsWith('mtls-guard'));
+  const guardFailures = guardRuns.reduce((n, m) => n + failures(m), 0);
+  const guardRequests = guardRuns.reduce((n, m) => n + m.requests, 0);
+  checks.push({ target: 'zero errors (mtls-guard, every run)', measured: `${guardFailures} of ${guardRequests.toLocaleString('en')}`, met: guardFailures === 0 });
+  return checks;
+}
+
+function saturationTable(r: BenchResults): string {
+  const rows = ['| payload | target | req/s | p50 ms | p99 ms | max ms | errors | RSS max MiB | ×baseline | ×OPA |', '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|'];
+  for (const p of r.payloads.filter((x) => x.id !== 'update-6mib')) {
+    const base = find(r, 'baseline', p.id, null);
+    const opa = find(r, 'opa', p.id, null);
+    for (const m of r.measurements.filter((x) => x.payload === p.id && x.rate === null)) {
+      const vsBase = m.target === 'baseline' ? '' : ratio(m.rps, base?.rps);
+      const vsOpa = m.target.startsWith('mtls-guard') ? ratio(m.rps, opa?.rps) : '';
+      rows.push(`| ${p.id} | ${LABEL[m.target]} | ${Math.round(m.rps).toLocaleString('en')} | ${ms(m.latencyMs.p50)} | ${ms(m.latencyMs.p99)} | ${ms(m.latencyMs.max)} | ${failures(m)} | ${mib(m.rssMaxBytes)} | ${vsBase} | ${vsOpa} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+function rateTable(r: BenchResults): string {
+  const rows = ['| payload | rate | target | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | errors | RSS max MiB |', '|---|--:|---|--:|--:|--:|--:|--:|--:|--:|'];
+  for (const m of r.measurements.filter((x) => x.rate !== null)) {
+    rows.push(`| ${m.payload} | ${m.rate} | ${LABEL[m.target]} | ${m.rps} | ${ms(m.latencyMs.p50)} | ${ms(m.latencyMs.p90)} | ${ms(m.latencyMs.p99)} | ${ms(m.latencyMs.max)} | ${failures(m)} | ${mib(m.rssMaxBytes)} |`);
+  }
+  return rows.join('\n');
+}
+
+function hugeTable(r: BenchResults): string {
+  const rows = ['| target | req/s | p50 ms | p99 ms | errors | RSS idle MiB | RSS max MiB |', '|---|--:|--:|--:|--:|--:|--:|'];
+  for (const m of r.measurements.filter((x) => x.payload === 'update-6mib')) {
+    const idle = r.idleRssBytes[m.target.startsWith('mtls-guard') ? 'mtls-guard' : m.target] ?? 0;
+    rows.push(`| ${LABEL[m.target]} | ${m.rps} | ${ms(m.latencyMs.p50)} | ${ms(m.latencyMs.p99)} | ${failures(m)} | ${mib(idle)} | ${mib(m.rssMaxBytes)} |`);
+  }
+  return rows.join('\n');
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** One panel per scenario, one group of p50/p90/p99 bars per target, each panel on its own scale. */
+export function latencySvg(r: BenchResults): string {
+  const panels: { title: string; rows: Measurement[] }[] = [];
+  for (const p of r.payloads.filter((x) => x.id !== 'update-6mib')) {
+    panels.push({ title: `${p.title} (${(p.bytes / 1024).toFixed(0)} KiB), saturation, ${r.connections} connections`, rows: r.measurements.filter((m) => m.payload === p.id && m.rate === null) });
+    const at1000 = r.measurements.filter((m) => m.payload === p.id && m.rate === 1000);
+    if (at1000.length) panels.push({ title: `${p.title}, fixed 1000 req/s`, rows: at1000 });
+  }
+  const width = 900;
+  const labelW = 170;
+  const barH = 9;
+  const plotW = width - labelW - 90;
+  const colors = { p50: '#4c78a8', p90: '#f2a541', p99: '#d1495b' } as const;
+  const parts: string[] = [];
+  let y = 68;
+  for (const panel of panels) {
+    const max = Math.max(...panel.rows.map((m) => m.latencyMs.p99), 0.001);
+    parts.push(`<text x="10" y="${y}" class="t">${escapeXml(panel.title)}</text>`);
+    y += 10;
+    for (const m of panel.rows) {
+      parts.push(`<text x="${labelW - 8}" y="${y + barH * 1.5 + 4}" class="l" text-anchor="end">${escapeXml(LABEL[m.target])}</text>`);
+      for (const q of ['p50', 'p90', 'p99'] as const) {
+        const v = m.latencyMs[q];
+        const w = Math.max(1, (v / max) * plotW);
+        parts.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 1}" fill="${colors[q]}"/>`);
+        parts.push(`<text x="${labelW + w + 4}" y="${y + barH - 1}" class="v">${ms(v)} ms</text>`);
+        y += barH;
+      }
+      y += 6;
+    }
+    y += 22;
+  }
+  const legend = (['p50', 'p90', 'p99'] as const).map((q, i) => `<rect x="${10 + i * 70}" y="32" width="10" height="10" fill="${colors[q]}"/><text x="${10 + i * 70 + 14}" y="41" class="l">${q}</text>`).join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="Helvetica, Arial, sans-serif">`,
+    '<style>.t{font-size:13px;font-weight:bold;fill:#222}.l{font-size:12px;fill:#222}.v{font-size:10px;fill:#444}</style>',
+    `<rect width="${width}" height="${y}" fill="#fff"/>`,
+    `<text x="10" y="23" class="l">Latency per target (ms, each panel its own scale) - ${escapeXml(r.startedAt.slice(0, 16).replace('T', ' '))} UTC, ${escapeXml(r.node)}, ${escapeXml(r.cpus)} CPUs</text>`,
+    legend,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+export function markdown(r: BenchResults): string {
+  const checks = checkTargets(r);
+  const sizes = r.payloads.map((p) => `\`${p.id}\` ${p.title}, ${p.bytes.toLocaleString('en')} bytes`).join('; ');
+  return [
+    BEGIN,
+    `Run ${r.startedAt} → ${r.finishedAt}, Node ${r.node}, ${r.cpus} CPUs, ${r.connections} keep-alive HTTPS connections, ${r.durationSeconds} s per slice, best of ${r.rounds} alternating rounds at saturation` +
+      `${r.opaVersion ? `, OPA ${r.opaVersion}` : ', OPA not measured'}. Payloads: ${sizes}.`,
+    '',
+    '### Targets',
+    '',
+    '| target | measured | met |',
+    '|---|--:|:-:|',
+    ...checks.map((c) => `| ${c.target} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`),
+    '',
+    '### Saturation',
+    '',
+    saturationTable(r),
+    '',
+    '### Fixed rates (paced open loop)',
+    '',
+    rateTable(r),
+    '',
+    '### Memory with 6 MiB reviews (4 concurrent, saturation)',
+    '',
+    hugeTable(r),
+    '',
+    '![latency per target](bench/latency.svg)',
+    END,
+  ].join('\n');
+}
+
+export function writeReport(r: BenchResults, options: { quick: boolean }): void {
+  const md = markdown(r);
+  if (options.quick) {
+    writeFileSync(join(ROOT, 'bench/results.quick.json'), `${JSON.stringify(r, null, 2)}\n`);
+    process.stdout.write(`${md}\n`);
+    return;
+  }
+  writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(join(ROOT, 'bench/latency.svg'), latencySvg(r));
+  const file = join(ROOT, 'BENCHMARKS.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${BEGIN}\n${END}\n`;
+  const start = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  const next = start >= 0 && end > start ? current.slice(0, start) + md + current.slice(end + END.length) : `${current.trimEnd()}\n\n${md}\n`;
+  writeFileSync(file, next);
+  process.stdout.write(`${md}\n`);
+}
