@@ -1,0 +1,192 @@
+// The Helm chart: lint, what it renders for each mode, and what `helm install` put into the API
+// server for this run (read back with @kubernetes/client-node).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parse, parseAllDocuments } from 'yaml';
+import { admission, apps, core, kubeConfig, objects, statusMessage } from './lib/cluster.js';
+import { e2eEnv } from './lib/env.js';
+import { helm, show } from './lib/tools.js';
+import * as k8s from '@kubernetes/client-node';
+
+type Doc = { kind?: string; metadata?: { name?: string }; [k: string]: unknown };
+type Hook = {
+  clientConfig: { url?: string; service?: { name: string; namespace: string; path: string; port: number }; caBundle?: string };
+  failurePolicy: string;
+  timeoutSeconds: number;
+  matchPolicy: string;
+  sideEffects: string;
+  admissionReviewVersions: string[];
+  reinvocationPolicy?: string;
+  namespaceSelector: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+  rules: { apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: string[] }[];
+};
+
+function template(...sets: string[]): Doc[] {
+  const env = e2eEnv();
+  const r = helm(['template', 'rel', env.chart, '--namespace', 'guard', ...sets.flatMap((s) => ['--set', s])]);
+  assert.equal(r.status, 0, show(r));
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Doc | null)
+    .filter((d): d is Doc => d !== null);
+}
+
+function hook(docs: Doc[], kind: string): Hook {
+  const doc = docs.find((d) => d.kind === kind);
+  assert.ok(doc, `helm template rendered no ${kind}`);
+  const hooks = doc['webhooks'] as Hook[];
+  assert.equal(hooks.length, 1);
+  return hooks[0] as Hook;
+}
+
+/** Resources per API group, from a webhook's rules. */
+function ruleMap(h: Hook): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const r of h.rules) {
+    assert.deepEqual(r.apiVersions, ['*'], 'every API version is judged');
+    assert.deepEqual(r.operations, ['CREATE', 'UPDATE']);
+    for (const g of r.apiGroups) out[g] = [...(out[g] ?? []), ...r.resources].sort();
+  }
+  return out;
+}
+
+/** Every key of `expected` is in `actual` with the same value (lists compared whole). */
+function assertSubset(actual: unknown, expected: unknown, path: string): void {
+  if (expected && typeof expected === 'object' && !Array.isArray(expected)) {
+    assert.ok(actual && typeof actual === 'object' && !Array.isArray(actual), `${path}: expected a map`);
+    for (const [k, v] of Object.entries(expected)) assertSubset((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else {
+    assert.deepEqual(actual, expected, path);
+  }
+}
+
+const WORKLOADS = {
+  apps: ['daemonsets', 'deployments', 'replicasets', 'statefulsets'],
+  batch: ['cronjobs', 'jobs'],
+  'apps.openshift.io': ['deploymentconfigs'],
+};
+
+describe('helm chart charts/mtls-guard', () => {
+  it('passes helm lint --strict', () => {
+    const r = helm(['lint', '--strict', e2eEnv().chart]);
+    assert.equal(r.status, 0, show(r));
+    assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('renders in-cluster defaults: Service clientConfig, Fail, least privilege, DESIGN.md default policy', () => {
+    const docs = template('webhook.caBundle=Q0E=');
+    const kinds = docs.map((d) => d.kind).sort();
+    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+
+    const validate = hook(docs, 'ValidatingWebhookConfiguration');
+    const mutate = hook(docs, 'MutatingWebhookConfiguration');
+    assert.deepEqual(validate.clientConfig, { service: { name: 'rel-mtls-guard', namespace: 'guard', path: '/validate', port: 443 }, caBundle: 'Q0E=' });
+    assert.deepEqual(mutate.clientConfig, { service: { name: 'rel-mtls-guard', namespace: 'guard', path: '/mutate', port: 443 }, caBundle: 'Q0E=' });
+    for (const h of [validate, mutate]) {
+      assert.equal(h.failurePolicy, 'Fail');
+      assert.equal(h.timeoutSeconds, 5);
+      assert.equal(h.matchPolicy, 'Equivalent');
+      assert.equal(h.sideEffects, 'None');
+      assert.deepEqual(h.admissionReviewVersions, ['v1', 'v1beta1']);
+      assert.deepEqual(h.namespaceSelector.matchExpressions, [
+        { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'guard'] },
+        { key: 'mtls-guard.io/ignore', operator: 'NotIn', values: ['true'] },
+      ]);
+    }
+    assert.deepEqual(ruleMap(validate), { 'security.istio.io': ['peerauthentications'], 'networking.istio.io': ['destinationrules'], ...WORKLOADS });
+    assert.deepEqual(ruleMap(mutate), WORKLOADS);
+    assert.equal(mutate.reinvocationPolicy, 'IfNeeded');
+    assert.equal(validate.reinvocationPolicy, undefined);
+
+    const sa = docs.find((d) => d.kind === 'ServiceAccount') as Doc;
+    assert.equal(sa['automountServiceAccountToken'], false);
+    const deployment = docs.find((d) => d.kind === 'Deployment') as Doc & {
+      spec: { template: { spec: { automountServiceAccountToken: boolean; securityContext: Record<string, unknown>; containers: { args: string[]; image: string; securityContext: Record<string, unknown> }[] } } };
+    };
+    const pod = deployment.spec.template.spec;
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.securityContext['runAsNonRoot'], true);
+    const container = pod.containers[0];
+    assert.ok(container);
+    assert.equal(container.image, 'mtls-guard:0.1.0');
+    assert.deepEqual(container.args.slice(0, 5), ['--config=/etc/mtls-guard/policy.yaml', '--tls-cert=/tls/tls.crt', '--tls-key=/tls/tls.key', '--port=8443', '--metrics-port=9090']);
+    assert.equal(container.securityContext['allowPrivilegeEscalation'], false);
+    assert.equal(container.securityContext['readOnlyRootFilesystem'], true);
+
+    // The ConfigMap carries DESIGN.md's defaults, and the server accepts them as written.
+    const cm = docs.find((d) => d.kind === 'ConfigMap') as Doc & { data: Record<string, string> };
+    const policy = parse(cm.data['policy.yaml'] ?? '') as Record<string, unknown>;
+    assert.equal(policy['mode'], 'enforce');
+    const rules = policy['rules'] as Record<string, { action: string }>;
+    assert.equal(rules['peerauthentication-permissive']?.action, 'off', '"off" must stay a string, not YAML 1.1 false');
+    assert.deepEqual(Object.keys(rules).sort(), ['destinationrule-disable', 'destinationrule-insecure-tls', 'peerauthentication-disable', 'peerauthentication-permissive', 'workload-port-exclusion']);
+  });
+
+  it('renders webhook.url for an out-of-cluster server and encodes a PEM caBundle', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const docs = template('webhook.url=https://127.0.0.1:8443/', `webhook.caBundle=${pem}`);
+    assert.deepEqual(hook(docs, 'ValidatingWebhookConfiguration').clientConfig, { url: 'https://127.0.0.1:8443/validate', caBundle: Buffer.from(pem.trim()).toString('base64') });
+    assert.equal(hook(docs, 'MutatingWebhookConfiguration').clientConfig.url, 'https://127.0.0.1:8443/mutate');
+  });
+
+  it('uses failurePolicy Ignore in audit mode unless overridden, and refuses bad values', () => {
+    assert.equal(hook(template('policy.mode=audit'), 'ValidatingWebhookConfiguration').failurePolicy, 'Ignore');
+    assert.equal(hook(template('policy.mode=audit'), 'MutatingWebhookConfiguration').failurePolicy, 'Ignore');
+    assert.equal(hook(template('policy.mode=audit', 'webhook.failurePolicy=Fail'), 'ValidatingWebhookConfiguration').failurePolicy, 'Fail');
+    assert.equal(hook(template('webhook.failurePolicy=Ignore', 'webhook.timeoutSeconds=10'), 'MutatingWebhookConfiguration').timeoutSeconds, 10);
+    for (const bad of ['webhook.failurePolicy=Sometimes', 'webhook.timeoutSeconds=31', 'certificates.mode=cert-manager']) {
+      const r = helm(['template', 'rel', e2eEnv().chart, '--set', bad]);
+      assert.notEqual(r.status, 0, `helm template --set ${bad} should fail\n${show(r)}`);
+      assert.match(r.stderr, /must be|not supported/);
+    }
+  });
+});
+
+describe('the release installed for this run (read back with @kubernetes/client-node)', () => {
+  it('points both webhooks at the local server with the CA of `mtls-guard certs`', async () => {
+    const env = e2eEnv();
+    const ca = Buffer.from(readFileSync(`${env.certsDir}/ca.crt`)).toString('base64');
+    const v = await admission().readValidatingWebhookConfiguration({ name: 'validate.mtls-guard.io' });
+    const m = await admission().readMutatingWebhookConfiguration({ name: 'mutate.mtls-guard.io' });
+    const vh = v.webhooks?.[0];
+    const mh = m.webhooks?.[0];
+    assert.equal(vh?.clientConfig.url, `https://127.0.0.1:${env.webhookPort}/validate`);
+    assert.equal(mh?.clientConfig.url, `https://127.0.0.1:${env.webhookPort}/mutate`);
+    // The API server stores caBundle as bytes; client-node hands back the base64 text.
+    assert.equal(vh?.clientConfig.caBundle, ca);
+    assert.equal(mh?.clientConfig.caBundle, ca);
+    assert.equal(vh?.failurePolicy, 'Fail');
+    assert.equal(mh?.reinvocationPolicy, 'IfNeeded');
+    assert.equal(v.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+  });
+
+  it('stored the policy ConfigMap, a token-less ServiceAccount, and no RBAC bindings for it', async () => {
+    const env = e2eEnv();
+    const cm = await core().readNamespacedConfigMap({ name: `${env.release}-policy`, namespace: env.releaseNamespace });
+    // Helm merges the given policy over values.yaml's defaults: every key given is there as given.
+    assertSubset(parse(cm.data?.['policy.yaml'] ?? ''), parse(readFileSync(env.basePolicyFile, 'utf8')), 'policy');
+    const sa = await core().readNamespacedServiceAccount({ name: env.release, namespace: env.releaseNamespace });
+    assert.equal(sa.automountServiceAccountToken, false);
+    const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+    const bindings = [...(await rbac.listClusterRoleBinding()).items, ...(await rbac.listRoleBindingForAllNamespaces()).items];
+    const ours = bindings.filter((b) => (b.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === env.release));
+    assert.deepEqual(ours.map((b) => b.metadata?.name), [], 'the server needs no API access: nothing may be bound to its ServiceAccount');
+    const deployment = await apps().readNamespacedDeployment({ name: env.release, namespace: env.releaseNamespace });
+    assert.equal(deployment.spec?.template.spec?.serviceAccountName, env.release);
+  });
+
+  it('does not judge the release namespace or kube-system (namespaceSelector)', async () => {
+    const env = e2eEnv();
+    for (const namespace of [env.releaseNamespace, 'kube-system']) {
+      try {
+        await objects().create(
+          { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'not-judged', namespace }, spec: { mtls: { mode: 'DISABLE' } } } as never,
+          undefined,
+          'All',
+        );
+      } catch (err) {
+        assert.fail(`a dry-run create in ${namespace} should not reach the webhook: ${statusMessage(err)}`);
+      }
+    }
+  });
+});
