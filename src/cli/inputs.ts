@@ -1,6 +1,7 @@
 // `-f` arguments → manifest texts: files, folders (recursive, sorted so output is stable across
 // machines) and `-` for stdin. Problems are returned as messages naming the path, never thrown.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 
 export const STDIN = '-';
@@ -51,17 +52,22 @@ async function walk(dir: string, seen: Set<string>, out: string[], errors: strin
   for (const name of names) {
     if (name.startsWith('.')) continue;
     const path = join(dir, name);
-    let info;
-    try {
-      info = await stat(path);
-    } catch (err) {
-      errors.push(`${path}: ${reason(err)}`);
-      continue;
-    }
+    const info = await statOrReport(path, errors);
+    if (!info) continue;
     if (info.isDirectory()) await walk(path, seen, out, errors);
     else if (info.isFile() && isManifestFile(name)) out.push(path);
   }
   return true;
+}
+
+/** stat, or an error line naming the path (missing file, no permission) and undefined. */
+async function statOrReport(path: string, errors: string[]): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    errors.push(`${path}: ${reason(err)}`);
+    return undefined;
+  }
 }
 
 async function readText(name: string, errors: string[]): Promise<InputText | undefined> {
@@ -93,13 +99,8 @@ export async function readInputs(paths: readonly string[], readStdin: () => Prom
       }
       continue;
     }
-    let info;
-    try {
-      info = await stat(path);
-    } catch (err) {
-      errors.push(`${path}: ${reason(err)}`);
-      continue;
-    }
+    const info = await statOrReport(path, errors);
+    if (!info) continue;
     if (!info.isDirectory()) {
       const input = await readText(path, errors);
       if (input) inputs.push(input);
