@@ -74,9 +74,10 @@ describe('helm chart charts/mtls-guard', () => {
   });
 
   it('renders in-cluster defaults: Service clientConfig, Fail, least privilege, DESIGN.md default policy', () => {
-    const docs = template('webhook.caBundle=Q0E=');
+    // certificates.mode secret: caBundle comes from webhook.caBundle (the other modes: 09-install-modes).
+    const docs = template('certificates.mode=secret', 'webhook.caBundle=Q0E=');
     const kinds = docs.map((d) => d.kind).sort();
-    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
 
     const validate = hook(docs, 'ValidatingWebhookConfiguration');
     const mutate = hook(docs, 'MutatingWebhookConfiguration');
@@ -134,10 +135,11 @@ describe('helm chart charts/mtls-guard', () => {
     assert.equal(hook(template('policy.mode=audit'), 'MutatingWebhookConfiguration').failurePolicy, 'Ignore');
     assert.equal(hook(template('policy.mode=audit', 'webhook.failurePolicy=Fail'), 'ValidatingWebhookConfiguration').failurePolicy, 'Fail');
     assert.equal(hook(template('webhook.failurePolicy=Ignore', 'webhook.timeoutSeconds=10'), 'MutatingWebhookConfiguration').timeoutSeconds, 10);
-    for (const bad of ['webhook.failurePolicy=Sometimes', 'webhook.timeoutSeconds=31', 'certificates.mode=cert-manager']) {
+    for (const bad of ['webhook.failurePolicy=Sometimes', 'webhook.timeoutSeconds=31', 'certificates.mode=vault']) {
       const r = helm(['template', 'rel', e2eEnv().chart, '--set', bad]);
       assert.notEqual(r.status, 0, `helm template --set ${bad} should fail\n${show(r)}`);
-      assert.match(r.stderr, /must be|not supported/);
+      // values.schema.json: "value must be one of ...", "maximum: got 31, want 30".
+      assert.match(r.stderr, /must be|maximum|not supported/);
     }
   });
 });
