@@ -30,6 +30,35 @@ export interface BenchResults {
   measurements: Measurement[];
 }
 
+export type ConfigId = 'none' | 'vap' | 'mtls-guard';
+
+export interface ConfigResult {
+  id: ConfigId;
+  requests: number;
+  /** Answers other than 201 Created. */
+  errors: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** The median of each interleaved round, to show the spread between rounds. */
+  roundP50Ms: number[];
+}
+
+/** bench/apiserver.ts: server-side dry-run creates through kube-apiserver, per admission set-up. */
+export interface ApiServerResults {
+  startedAt: string;
+  finishedAt: string;
+  node: string;
+  cpus: string;
+  apiserver: string;
+  requestsPerConfig: number;
+  rounds: number;
+  loadavgBefore: number[];
+  loadavgAfter: number[];
+  configs: ConfigResult[];
+  /** Mean of mtls-guard's own mtls_guard_admission_duration_seconds over the measured requests. */
+  guardMeanDecisionMs: number | null;
+  guardDecisions: number;
+}
+
 const BEGIN = '<!-- BEGIN GENERATED: npm run bench -->';
 const END = '<!-- END GENERATED: npm run bench -->';
 const LABEL: Record<TargetId, string> = { baseline: 'baseline', 'mtls-guard-validate': 'mtls-guard /validate', 'mtls-guard-mutate': 'mtls-guard /mutate', opa: 'OPA' };
@@ -113,16 +142,33 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** One panel per scenario, one group of p50/p90/p99 bars per target, each panel on its own scale. */
-export function latencySvg(r: BenchResults): string {
-  const panels: { title: string; rows: Measurement[] }[] = [];
+interface Bar {
+  label: string;
+  latencyMs: { p50: number; p90: number; p99: number };
+}
+
+const CONFIG_LABEL: Record<ConfigId, string> = { none: '(a) no admission', vap: '(b) ValidatingAdmissionPolicy', 'mtls-guard': '(c) mtls-guard webhook' };
+
+/**
+ * One panel per scenario, one group of p50/p90/p99 bars per target, each panel on its own scale;
+ * with `api`, a last panel for the creates through the API server.
+ */
+export function latencySvg(r: BenchResults, api?: ApiServerResults): string {
+  const panels: { title: string; rows: Bar[] }[] = [];
+  const bars = (ms: Measurement[]): Bar[] => ms.map((m) => ({ label: LABEL[m.target], latencyMs: m.latencyMs }));
   for (const p of r.payloads.filter((x) => x.id !== 'update-6mib')) {
-    panels.push({ title: `${p.title} (${(p.bytes / 1024).toFixed(0)} KiB), saturation, ${r.connections} connections`, rows: r.measurements.filter((m) => m.payload === p.id && m.rate === null) });
+    panels.push({ title: `${p.title} (${(p.bytes / 1024).toFixed(0)} KiB), saturation, ${r.connections} connections`, rows: bars(r.measurements.filter((m) => m.payload === p.id && m.rate === null)) });
     const at1000 = r.measurements.filter((m) => m.payload === p.id && m.rate === 1000);
-    if (at1000.length) panels.push({ title: `${p.title}, fixed 1000 req/s`, rows: at1000 });
+    if (at1000.length) panels.push({ title: `${p.title}, fixed 1000 req/s`, rows: bars(at1000) });
+  }
+  if (api) {
+    panels.push({
+      title: `Through kube-apiserver: dry-run create of an allowed PeerAuthentication, one at a time (${api.startedAt.slice(0, 16).replace('T', ' ')} UTC)`,
+      rows: api.configs.map((c) => ({ label: CONFIG_LABEL[c.id], latencyMs: c.latencyMs })),
+    });
   }
   const width = 900;
-  const labelW = 170;
+  const labelW = 190;
   const barH = 9;
   const plotW = width - labelW - 90;
   const colors = { p50: '#4c78a8', p90: '#f2a541', p99: '#d1495b' } as const;
@@ -133,7 +179,7 @@ export function latencySvg(r: BenchResults): string {
     parts.push(`<text x="10" y="${y}" class="t">${escapeXml(panel.title)}</text>`);
     y += 10;
     for (const m of panel.rows) {
-      parts.push(`<text x="${labelW - 8}" y="${y + barH * 1.5 + 4}" class="l" text-anchor="end">${escapeXml(LABEL[m.target])}</text>`);
+      parts.push(`<text x="${labelW - 8}" y="${y + barH * 1.5 + 4}" class="l" text-anchor="end">${escapeXml(m.label)}</text>`);
       for (const q of ['p50', 'p90', 'p99'] as const) {
         const v = m.latencyMs[q];
         const w = Math.max(1, (v / max) * plotW);
@@ -189,6 +235,23 @@ export function markdown(r: BenchResults): string {
   ].join('\n');
 }
 
+const RESULTS = join(ROOT, 'bench/results.json');
+const API_RESULTS = join(ROOT, 'bench/apiserver-results.json');
+
+function readJson<T>(file: string): T | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+}
+
+/** Replaces the text between `begin` and `end` in BENCHMARKS.md (appends the block if absent). */
+function replaceSection(begin: string, end: string, md: string): void {
+  const file = join(ROOT, 'BENCHMARKS.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const start = current.indexOf(begin);
+  const stop = current.indexOf(end);
+  const next = start >= 0 && stop > start ? current.slice(0, start) + md + current.slice(stop + end.length) : `${current.trimEnd()}\n\n${md}\n`;
+  writeFileSync(file, next);
+}
+
 export function writeReport(r: BenchResults, options: { quick: boolean }): void {
   const md = markdown(r);
   if (options.quick) {
@@ -196,13 +259,50 @@ export function writeReport(r: BenchResults, options: { quick: boolean }): void 
     process.stdout.write(`${md}\n`);
     return;
   }
-  writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(r, null, 2)}\n`);
-  writeFileSync(join(ROOT, 'bench/latency.svg'), latencySvg(r));
-  const file = join(ROOT, 'BENCHMARKS.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${BEGIN}\n${END}\n`;
-  const start = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  const next = start >= 0 && end > start ? current.slice(0, start) + md + current.slice(end + END.length) : `${current.trimEnd()}\n\n${md}\n`;
-  writeFileSync(file, next);
+  writeFileSync(RESULTS, `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(join(ROOT, 'bench/latency.svg'), latencySvg(r, readJson<ApiServerResults>(API_RESULTS)));
+  replaceSection(BEGIN, END, md);
   process.stdout.write(`${md}\n`);
+}
+
+const API_BEGIN = '<!-- BEGIN GENERATED: npm run bench:apiserver -->';
+const API_END = '<!-- END GENERATED: npm run bench:apiserver -->';
+
+export function apiServerMarkdown(a: ApiServerResults): string {
+  const by = (id: ConfigId): ConfigResult | undefined => a.configs.find((c) => c.id === id);
+  const none = by('none');
+  const vap = by('vap');
+  const guard = by('mtls-guard');
+  const diff = (x: number | undefined, y: number | undefined): string => (x === undefined || y === undefined ? '–' : `${x - y >= 0 ? '+' : '−'}${ms(Math.abs(x - y))} ms`);
+  const rows = a.configs.map(
+    (c) =>
+      `| ${CONFIG_LABEL[c.id]} | ${c.requests} | ${ms(c.latencyMs.p50)} | ${ms(c.latencyMs.p90)} | ${ms(c.latencyMs.p99)} | ${ms(c.latencyMs.max)} | ${c.roundP50Ms.map(ms).join(' / ')} | ${c.id === 'none' ? '' : diff(c.latencyMs.p50, none?.latencyMs.p50)} | ${c.id === 'none' ? '' : diff(c.latencyMs.p99, none?.latencyMs.p99)} | ${c.errors} |`,
+  );
+  const added = guard && vap ? guard.latencyMs.p50 - vap.latencyMs.p50 : undefined;
+  return [
+    API_BEGIN,
+    `Run ${a.startedAt} → ${a.finishedAt}, ${a.apiserver} with etcd on 127.0.0.1 (the e2e harness), Node ${a.node}, ${a.cpus} CPUs, load average ${a.loadavgBefore.join(' ')} before and ${a.loadavgAfter.join(' ')} after. ` +
+      `${a.requestsPerConfig} server-side dry-run creates (\`?dryRun=All\`) of an allowed PeerAuthentication (mtls STRICT) per configuration, one at a time over one keep-alive connection, in ${a.rounds} interleaved rounds (rotating order).`,
+    '',
+    '| configuration | creates | p50 ms | p90 ms | p99 ms | max ms | p50 per round ms | added p50 vs (a) | added p99 vs (a) | not 201 |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...rows,
+    '',
+    `| target | measured | met |`,
+    '|---|--:|:-:|',
+    `| mtls-guard adds ≤ 2 ms median over the in-process policy, (c) − (b) | ${diff(guard?.latencyMs.p50, vap?.latencyMs.p50)} | ${added === undefined ? '–' : added <= 2 ? 'yes' : '**no**'} |`,
+    '',
+    a.guardMeanDecisionMs === null ? '' : `mtls-guard's own time per decision over the ${a.guardDecisions} measured requests (\`mtls_guard_admission_duration_seconds\`, from receiving the request to having the decision): ${ms(a.guardMeanDecisionMs)} ms mean; the rest of (c) − (a) is the API server's webhook call (AdmissionReview encoding, HTTPS on a kept-alive connection, decoding the answer).`,
+    API_END,
+  ].join('\n');
+}
+
+export function writeApiServerReport(a: ApiServerResults, options: { quick: boolean }): void {
+  const md = apiServerMarkdown(a);
+  process.stdout.write(`${md}\n`);
+  if (options.quick) return;
+  writeFileSync(API_RESULTS, `${JSON.stringify(a, null, 2)}\n`);
+  const bench = readJson<BenchResults>(RESULTS);
+  if (bench) writeFileSync(join(ROOT, 'bench/latency.svg'), latencySvg(bench, a));
+  replaceSection(API_BEGIN, API_END, md);
 }

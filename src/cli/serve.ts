@@ -5,9 +5,10 @@ import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { generateCa, generateServing } from '../certs/generate.js';
 import type { TlsFiles } from '../server/certificate.js';
+import { createLogger } from '../server/logger.js';
 import { startServer } from '../server/start.js';
 
 interface ServeFlags {
@@ -109,7 +110,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const checked = await checkFlags(flags);
   if (!checked.ok) return fail(checked.errors);
   const settings = checked.value;
-  const logger: Logger = pino({ level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
+  const logger: Logger = createLogger(settings.logLevel);
 
   let local: LocalCertificate | undefined;
   let tls = settings.tls;

@@ -38,10 +38,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 /** The media type check of `req.is('application/json')`, plus the charset body-parser accepted. */
 function contentTypeProblem(header: string | undefined): string | undefined {
-  const unsupported = `content type ${header ? JSON.stringify(header) : '(none)'} is not supported: send the AdmissionReview as application/json`;
-  if (!header) return unsupported;
+  // What the API server sends, answered without splitting or building the refusal text.
+  if (header === 'application/json') return undefined;
+  const unsupported = (): string => `content type ${header ? JSON.stringify(header) : '(none)'} is not supported: send the AdmissionReview as application/json`;
+  if (!header) return unsupported();
   const [type = '', ...params] = header.split(';');
-  if (type.trim().toLowerCase() !== 'application/json') return unsupported;
+  if (type.trim().toLowerCase() !== 'application/json') return unsupported();
   for (const param of params) {
     const [key = '', value = ''] = param.split('=');
     const charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
@@ -60,10 +62,10 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     sendJson(res, status, { error });
   };
 
-  const answer = (res: ServerResponse, path: string, webhook: Webhook, body: Buffer, startedAt: bigint): void => {
+  const answer = (res: ServerResponse, path: string, webhook: Webhook, text: string, startedAt: bigint): void => {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (err) {
       refuse(res, path, 400, `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
       return;
@@ -128,9 +130,11 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     req.on('end', () => {
       if (done) return;
       done = true;
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
+      // Only the text outlives this line: the body's bytes are no longer reachable while
+      // JSON.parse builds the object (up to 8 MiB less live memory per review being parsed).
+      const text = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received)).toString('utf8');
       chunks.length = 0;
-      answer(res, path, webhook, body, startedAt);
+      answer(res, path, webhook, text, startedAt);
     });
     req.on('error', (err) => {
       if (done) return;

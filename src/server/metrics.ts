@@ -1,7 +1,40 @@
 // Prometheus metrics. Each server gets its own Registry rather than prom-client's global one,
 // so several servers (tests, or a future second listener) never collide on metric names.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 
+/**
+ * Increments of one counter, kept per label combination in a Map keyed by the label values and
+ * added to the counter when prom-client collects it (every scrape and every get()), so readers see
+ * exact values. On the admission path prom-client's own inc() validates and hashes a fresh labels
+ * object per call, which showed in the profile (BENCHMARKS.md). The number of entries is bounded
+ * by the label combinations, as prom-client's own series are.
+ */
+export class Tally<T extends string> {
+  private readonly entries = new Map<string, { labels: LabelValues<T>; n: number }>();
+
+  /** `key` must identify the label values; `labels` builds them the first time a key is seen. */
+  add(key: string, labels: () => LabelValues<T>): void {
+    const entry = this.entries.get(key);
+    if (entry) entry.n++;
+    else this.entries.set(key, { labels: labels(), n: 1 });
+  }
+
+  drainInto(counter: Counter<T>): void {
+    for (const entry of this.entries.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
+}
+
+function tallied<T extends string>(tally: Tally<T>): { collect(this: Counter<T>): void } {
+  return {
+    collect(this: Counter<T>) {
+      tally.drainInto(this);
+    },
+  };
+}
 
 export interface Metrics {
   registry: Registry;
@@ -12,6 +45,12 @@ export interface Metrics {
   policyReloads: Counter<'result'>;
   certificateReloads: Counter<'result'>;
   certificateExpiry: Gauge;
+  /** The admission path's increments of the three counters above (record-metrics.ts). */
+  tallies: {
+    admissionRequests: Tally<'webhook' | 'kind' | 'operation' | 'decision' | 'mode'>;
+    violations: Tally<'rule' | 'action' | 'mode'>;
+    mutations: Tally<'mode'>;
+  };
 }
 
 // Evaluation is sub-millisecond; the tail up to 1 s shows body parsing of large UPDATE reviews
@@ -23,19 +62,23 @@ export function createMetrics(): Metrics {
   // Unprefixed, so the usual process and Node.js dashboards work unchanged.
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const tallies: Metrics['tallies'] = { admissionRequests: new Tally(), violations: new Tally(), mutations: new Tally() };
   return {
     registry,
+    tallies,
     admissionRequests: new Counter({
       name: 'mtls_guard_admission_requests_total',
       help: 'Admission reviews answered, by webhook, object kind, operation, decision and effective mode.',
       labelNames: ['webhook', 'kind', 'operation', 'decision', 'mode'],
       registers,
+      ...tallied(tallies.admissionRequests),
     }),
     violations: new Counter({
       name: 'mtls_guard_violations_total',
       help: 'Guardrail violations found, by rule id, what was done (deny or warn) and mode.',
       labelNames: ['rule', 'action', 'mode'],
       registers,
+      ...tallied(tallies.violations),
     }),
     admissionDuration: new Histogram({
       name: 'mtls_guard_admission_duration_seconds',
@@ -49,6 +92,7 @@ export function createMetrics(): Metrics {
       help: 'Objects whose pod template was (enforce) or would have been (audit) annotated.',
       labelNames: ['mode'],
       registers,
+      ...tallied(tallies.mutations),
     }),
     policyReloads: new Counter({
       name: 'mtls_guard_policy_reloads_total',

@@ -26,9 +26,9 @@ export async function workspace(policy = 'mode: enforce\n'): Promise<Workspace> 
   return { dir, certDir, policyFile, logFile: join(dir, 'mtls-guard.log'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function startGuardIn(ws: Workspace, extraArgs: string[] = []): ReturnType<typeof startGuard> {
+export function startGuardIn(ws: Workspace, extraArgs: string[] = [], nodeFlags: string[] = []): ReturnType<typeof startGuard> {
   // Short watch intervals are not flags; the defaults (polling) are what production runs.
-  return startGuard({ certDir: ws.certDir, logFile: ws.logFile, config: ws.policyFile, extraArgs });
+  return startGuard({ certDir: ws.certDir, logFile: ws.logFile, config: ws.policyFile, extraArgs, nodeFlags });
 }
 
 /** Replaces a file the way a kubelet updates a mounted Secret/ConfigMap: write aside, rename. */
