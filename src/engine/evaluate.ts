@@ -17,7 +17,7 @@ import { buildPatch, planAnnotations } from './mutate.js';
 import type { RunnableRule } from './rule.js';
 import { RULES } from './rules/index.js';
 import { peerAuthenticationSubject } from './rules/peer-authentication.js';
-import type { Decision, EngineRequest, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
+import type { Decision, EngineRequest, Finding, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
 
 export interface EvaluateOptions {
   /** Run the validating rules (the /validate webhook). */
@@ -50,10 +50,11 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Identity of a finding across old and new object: same rule, field, value and target. */
-function findingKey(rule: RunnableRule, subject: Subject, path: string, value: string): string {
+/** Identity of a finding across old and new object: same rule, field, value and target (host or
+ * selector, and the port and subset the setting reaches). */
+function findingKey(rule: RunnableRule, subject: Subject, f: Finding): string {
   const target = subject.normalisedHost ?? JSON.stringify(subject.selector ?? null);
-  return `${rule.id}\u0000${path}\u0000${value.toUpperCase()}\u0000${target}`;
+  return [rule.id, f.path, f.value.toUpperCase(), target, f.target ?? ''].join('\u0000');
 }
 
 function preExistingKeys(rule: RunnableRule, req: EngineRequest, policy: Policy): Set<string> {
@@ -62,7 +63,7 @@ function preExistingKeys(rule: RunnableRule, req: EngineRequest, policy: Policy)
   const findings = rule.find(req.oldObject, subject, policy, req.kind);
   // An old object the allowlist permitted carried no violation: a change is judged afresh.
   if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return new Set();
-  return new Set(findings.map((f) => findingKey(rule, subject, f.path, f.value)));
+  return new Set(findings.map((f) => findingKey(rule, subject, f)));
 }
 
 function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
@@ -79,7 +80,7 @@ function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: M
     const base = { rule: rule.id, path: f.path, value: f.value, scope: f.scope, why, fix, allowedHere };
     let v: Omit<Violation, 'summary'>;
     if (action === 'warn') v = { ...base, action: 'warn' };
-    else if (old.has(findingKey(rule, subject, f.path, f.value))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
+    else if (old.has(findingKey(rule, subject, f))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
     else if (mode === 'audit') v = { ...base, action: 'warn', downgrade: 'audit' };
     else v = { ...base, action: 'deny' };
     return { ...v, summary: warningFor(v, ref) };

@@ -13,11 +13,14 @@ function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function injectSetting(template: unknown): string | undefined {
-  const annotations = asStringMap(dig(template, 'metadata', 'annotations')) ?? {};
-  const labels = asStringMap(dig(template, 'metadata', 'labels')) ?? {};
-  // The annotation is the older form; OSSM 2.x and recent Istio also read the label.
-  return (annotations[INJECT] ?? labels[INJECT])?.trim().toLowerCase();
+/** The template's injection choice. An opt-out on either the annotation or the label wins
+ * (Istio gives the label precedence; DESIGN.md leaves alone a template that opts out either way). */
+function injectSetting(template: unknown): 'true' | 'false' | undefined {
+  const annotation = asStringMap(dig(template, 'metadata', 'annotations'))?.[INJECT]?.trim().toLowerCase();
+  const label = asStringMap(dig(template, 'metadata', 'labels'))?.[INJECT]?.trim().toLowerCase();
+  if (annotation === 'false' || label === 'false') return 'false';
+  if (annotation === 'true' || label === 'true') return 'true';
+  return undefined;
 }
 
 /** Appends the configured comma-separated items the current value lacks, keeping the user's. */

@@ -90,6 +90,9 @@ export interface Finding {
   port?: number;
   /** Short human description of what the setting applies to. */
   scope: string;
+  /** What the setting applies to beyond the field path (port, subset name and labels), so an
+   * UPDATE that moves a DISABLE to another port or subset is not taken for a pre-existing one. */
+  target?: string;
 }
 
 /** What the object looks like to the allowlist of its rule. */
@@ -101,6 +104,8 @@ export interface Subject {
   /** DestinationRule host: as written and normalised. */
   host?: string;
   normalisedHost?: string;
+  /** Cluster domain the host was normalised with; allow entries are read the same way. */
+  clusterDomain?: string;
 }
 
 export interface RuleContext {

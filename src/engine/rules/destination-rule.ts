@@ -1,8 +1,8 @@
 // What the two DestinationRule rules share: every `tls` block of the object with the port and
 // subset it applies to, the normalised host, and host allow entries.
 import { globMatch } from '../glob.js';
-import { hostGlobCovers, isWildcardHost, normaliseHost } from '../hosts.js';
-import { asArray, asRecord, asString, dig } from '../read.js';
+import { hostGlobCovers, normaliseHost } from '../hosts.js';
+import { asArray, asRecord, asString, asStringMap, dig } from '../read.js';
 import { portsCovered, reasonSuffix } from '../rule.js';
 import type { Finding, HostAllowEntry, Policy, Subject } from '../types.js';
 
@@ -12,24 +12,32 @@ export interface TlsBlock {
   tls: Record<string, unknown>;
   port?: number;
   subset?: string;
+  /** The subset's labels: which pods the setting reaches. */
+  subsetLabels?: Record<string, string>;
 }
 
 export function destinationRuleSubject(object: unknown, namespace: string, name: string, policy: Policy): Subject {
   const host = asString(dig(object, 'spec', 'host')) ?? '';
-  return { namespace, name, host, normalisedHost: host ? normaliseHost(host, namespace, policy.clusterDomain) : '' };
+  const normalisedHost = host ? normaliseHost(host, namespace, policy.clusterDomain) : '';
+  return { namespace, name, host, normalisedHost, clusterDomain: policy.clusterDomain };
 }
 
-function blocksOfTrafficPolicy(trafficPolicy: unknown, base: string, subset: string | undefined, out: TlsBlock[]): void {
+interface SubsetRef {
+  name: string;
+  labels: Record<string, string>;
+}
+
+function blocksOfTrafficPolicy(trafficPolicy: unknown, base: string, subset: SubsetRef | undefined, out: TlsBlock[]): void {
+  const withSubset = (block: TlsBlock): TlsBlock => (subset ? { ...block, subset: subset.name, subsetLabels: subset.labels } : block);
   const tls = asRecord(dig(trafficPolicy, 'tls'));
-  if (tls) out.push(subset === undefined ? { path: `${base}.tls`, tls } : { path: `${base}.tls`, tls, subset });
+  if (tls) out.push(withSubset({ path: `${base}.tls`, tls }));
   asArray(dig(trafficPolicy, 'portLevelSettings')).forEach((setting, i) => {
     const portTls = asRecord(dig(setting, 'tls'));
     if (!portTls) return;
     const block: TlsBlock = { path: `${base}.portLevelSettings[${i}].tls`, tls: portTls };
     const port = dig(setting, 'port', 'number');
     if (typeof port === 'number' && Number.isInteger(port)) block.port = port;
-    if (subset !== undefined) block.subset = subset;
-    out.push(block);
+    out.push(withSubset(block));
   });
 }
 
@@ -37,8 +45,8 @@ export function tlsBlocks(object: unknown): TlsBlock[] {
   const out: TlsBlock[] = [];
   blocksOfTrafficPolicy(dig(object, 'spec', 'trafficPolicy'), 'spec.trafficPolicy', undefined, out);
   asArray(dig(object, 'spec', 'subsets')).forEach((subset, i) => {
-    const name = asString(dig(subset, 'name')) ?? `#${i}`;
-    blocksOfTrafficPolicy(dig(subset, 'trafficPolicy'), `spec.subsets[${i}].trafficPolicy`, name, out);
+    const ref = { name: asString(dig(subset, 'name')) ?? `#${i}`, labels: asStringMap(dig(subset, 'labels')) ?? {} };
+    blocksOfTrafficPolicy(dig(subset, 'trafficPolicy'), `spec.subsets[${i}].trafficPolicy`, ref, out);
   });
   return out;
 }
@@ -53,17 +61,30 @@ export function hostScope(subject: Subject, block: TlsBlock): string {
 }
 
 export function blockFinding(subject: Subject, block: TlsBlock, field: string, value: string): Finding {
-  const f: Finding = { path: `${block.path}.${field}`, value, scope: hostScope(subject, block) };
+  const target = JSON.stringify([block.subset ?? null, block.subsetLabels ?? null, block.port ?? null]);
+  const f: Finding = { path: `${block.path}.${field}`, value, scope: hostScope(subject, block), target };
   if (block.port !== undefined) f.port = block.port;
   return f;
 }
 
+/**
+ * The entry's host as the allowlist reads it. A literal host is normalised like the rule's host,
+ * so `details.bookinfo` covers `details` written in bookinfo and `httpbin.org` covers itself; a
+ * one-label literal needs the entry's literal namespace to be resolved, otherwise it names no
+ * service. A glob is matched against the normalised host as written (`*.com`, `*.local`).
+ */
+export function entryHost(entry: HostAllowEntry, clusterDomain: string): string {
+  const host = entry.host.trim().toLowerCase();
+  if (/[*?]/.test(host)) return host;
+  if (!host.includes('.')) {
+    const ns = entry.namespace;
+    return ns !== undefined && !/[*?]/.test(ns) ? normaliseHost(host, ns, clusterDomain) : host;
+  }
+  return normaliseHost(host, '', clusterDomain);
+}
+
 export function hostEntryAllows(entry: HostAllowEntry, subject: Subject, findings: readonly Finding[]): boolean {
-  const normalised = subject.normalisedHost ?? '';
-  const written = (subject.host ?? '').toLowerCase();
-  const hostOk =
-    hostGlobCovers(entry.host, normalised) || (!isWildcardHost(written) && written !== '' && globMatch(entry.host.toLowerCase(), written));
-  if (!hostOk) return false;
+  if (!hostGlobCovers(entryHost(entry, subject.clusterDomain ?? 'cluster.local'), subject.normalisedHost ?? '')) return false;
   if (entry.namespace !== undefined && !globMatch(entry.namespace, subject.namespace)) return false;
   return portsCovered(entry.ports, findings);
 }
