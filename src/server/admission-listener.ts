@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { decodeReview, encodeReview } from '../admission/review.js';
 import type { AdmissionHandler, Webhook } from './handler.js';
+import { internalErrorBody } from './internal-error.js';
 
 export interface AdmissionListenerOptions {
   handler: AdmissionHandler;
@@ -79,11 +80,7 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     try {
       sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      logger.error({ err, method: 'POST', path }, 'unexpected error while handling a request (a bug in mtls-guard)');
-      sendJson(res, 500, {
-        error: `internal error in mtls-guard while handling POST ${path}: ${message}. This is a bug in mtls-guard, not in your request; the request was not judged. Please report it.`,
-      });
+      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger));
     }
   };
 

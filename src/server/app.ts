@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Policy } from '../engine/types.js';
 import { createAdmissionListener } from './admission-listener.js';
 import { decide } from './handler.js';
+import { internalErrorBody } from './internal-error.js';
 import { withDecisionLog } from './log-decision.js';
 import type { Metrics } from './metrics.js';
 import { withMetrics } from './record-metrics.js';
@@ -37,39 +38,19 @@ function sendError(res: Response, status: number, error: string): void {
   res.status(status).json({ error });
 }
 
-/** Errors that reach express, worded for a person holding curl; anything else is a bug. */
-function errorHandler(logger: Logger, limit: number): ErrorRequestHandler {
+/** Errors that reach express (the admission routes never do): its own 4xx, such as a path that
+ * does not decode, keep their status; anything else is a bug. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
-    const e = (typeof err === 'object' && err !== null ? err : {}) as { type?: unknown; status?: unknown; message?: unknown; length?: unknown };
-    const message = typeof e.message === 'string' ? e.message : String(err);
-    let status = 500;
-    let error: string;
-    switch (e.type) {
-      case 'entity.too.large':
-        status = 413;
-        error = `request body${typeof e.length === 'number' ? ` of ${e.length} bytes` : ''} is over the limit of ${limit} bytes`;
-        break;
-      case 'entity.parse.failed':
-        status = 400;
-        error = `body is not valid JSON: ${message}`;
-        break;
-      case 'encoding.unsupported':
-      case 'charset.unsupported':
-        status = 415;
-        error = message;
-        break;
-      default:
-        if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-          status = e.status;
-          error = message;
-        } else {
-          error = `internal error in mtls-guard while handling ${req.method} ${req.path}: ${message}. This is a bug in mtls-guard, not in your request; the request was not judged. Please report it.`;
-        }
+    const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const error = err instanceof Error ? err.message : String(err);
+      logger.warn({ status, path: req.path, error }, 'rejected a request body');
+      sendError(res, status, error);
+      return;
     }
-    if (status === 500) logger.error({ err, method: req.method, path: req.path }, 'unexpected error while handling a request (a bug in mtls-guard)');
-    else logger.warn({ status, path: req.path, error }, 'rejected a request body');
-    sendError(res, status, error);
+    res.status(500).json(internalErrorBody(err, req.method, req.path, logger));
   };
 }
 
@@ -81,13 +62,13 @@ export function createApp(options: AppOptions): App {
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const handler = withDecisionLog(withMetrics(decide(options.getPolicy), metrics), logger);
   const admission = createAdmissionListener({ handler, logger, limit, isReady });
-  const app = createExpressApp(options, limit);
+  const app = createExpressApp(options);
   return (req, res) => {
     if (!admission(req, res)) app(req, res);
   };
 }
 
-function createExpressApp(options: AppOptions, limit: number): Express {
+function createExpressApp(options: AppOptions): Express {
   const { logger, isReady } = options;
   const app = express();
   app.disable('x-powered-by');
@@ -117,6 +98,6 @@ function createExpressApp(options: AppOptions, limit: number): Express {
     const served = [...ROUTES].map(([path, methods]) => `${methods[0] ?? ''} ${path}`).join(', ');
     sendError(res, 404, `no such endpoint: ${req.method} ${req.path}; mtls-guard serves ${served}`);
   });
-  app.use(errorHandler(logger, limit));
+  app.use(errorHandler(logger));
   return app;
 }

@@ -1,0 +1,12 @@
+// The one wording for an exception that escaped a handler: a bug in mtls-guard, said so to the
+// caller and logged at error level, never a bare 500. Shared by the admission listener and
+// express's error handler.
+import type { Logger } from 'pino';
+
+export function internalErrorBody(err: unknown, method: string, path: string, logger: Logger): { error: string } {
+  logger.error({ err, method, path }, 'unexpected error while handling a request (a bug in mtls-guard)');
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    error: `internal error in mtls-guard while handling ${method} ${path}: ${message}. This is a bug in mtls-guard, not in your request; the request was not judged. Please report it.`,
+  };
+}
