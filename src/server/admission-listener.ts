@@ -31,8 +31,12 @@ function pathOf(url: string | undefined): string {
   return q < 0 ? raw : raw.slice(0, q);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, draining: boolean): void {
   const text = JSON.stringify(body);
+  // Decided when the answer is written, not when the request arrived: a review whose body was
+  // still arriving at SIGTERM must also tell its client to reconnect (elsewhere), or the client
+  // reuses a connection the drain is about to close, and the API server does not retry a POST.
+  if (draining) res.shouldKeepAlive = false;
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -60,7 +64,7 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
 
   const refuse = (res: ServerResponse, path: string, status: number, error: string): void => {
     logger.warn({ status, path, error }, status === 400 ? 'rejected a request that is not a valid AdmissionReview' : 'rejected a request body');
-    sendJson(res, status, { error });
+    sendJson(res, status, { error }, !isReady());
   };
 
   const answer = (res: ServerResponse, path: string, webhook: Webhook, text: string, startedAt: bigint): void => {
@@ -78,9 +82,9 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     }
     const { review } = decoded;
     try {
-      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })));
+      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })), !isReady());
     } catch (err) {
-      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger));
+      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger), !isReady());
     }
   };
 
@@ -90,8 +94,6 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     const webhook = WEBHOOK_PATHS.get(path);
     if (!webhook) return false;
     const startedAt = process.hrtime.bigint();
-    // While draining, ask keep-alive clients to reconnect, which lands them on another replica.
-    if (!isReady()) res.setHeader('Connection', 'close');
 
     const typeProblem = contentTypeProblem(req.headers['content-type']);
     if (typeProblem) {

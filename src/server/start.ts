@@ -6,12 +6,17 @@ import type { Logger } from 'pino';
 import { watchPolicy } from '../policy/watch.js';
 import { createApp } from './app.js';
 import type { TlsFiles } from './certificate.js';
+import { trackConnections } from './connections.js';
 import type { FileWatchOptions } from './file-watch.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMetricsServer } from './metrics-server.js';
 import { createTlsServer } from './tls.js';
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+// While draining, a keep-alive connection is ended once it has carried no request for this long.
+// A client posting back to back sends its next request sooner and is told `Connection: close`
+// instead; the API server's idle pool connections are ended as an idle timeout would.
+export const DEFAULT_DRAIN_IDLE_CLOSE_MS = 1_000;
 
 export interface ServerOptions {
   /** Policy file to load and watch; without one the embedded defaults apply. */
@@ -25,6 +30,8 @@ export interface ServerOptions {
   logger: Logger;
   /** How long in-flight requests get to finish on close() before their connections are cut. */
   shutdownGraceMs?: number;
+  /** While draining, how long a keep-alive connection may sit idle before it is ended. */
+  drainIdleCloseMs?: number;
   /** Poll period and debounce of the certificate and policy file watches. */
   watch?: FileWatchOptions;
   bodyLimitBytes?: number;
@@ -67,7 +74,7 @@ function trackSockets(server: NetServer): Set<Socket> {
   return sockets;
 }
 
-function closeNow(server: NetServer, sockets: Set<Socket>): Promise<void> {
+function closeNow(server: NetServer, sockets: Iterable<Socket>): Promise<void> {
   for (const s of sockets) s.destroy();
   if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => server.close(() => resolve()));
@@ -103,14 +110,15 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     return { ok: false, errors: [tlsResult.error] };
   }
   const { tls } = tlsResult;
-  const admissionSockets = trackSockets(tls.server);
+  const admissionConnections = trackConnections(tls.server);
   const metricsServer = createMetricsServer({ registry: metrics.registry, logger, isReady, notReadyReason });
   const metricsSockets = trackSockets(metricsServer);
 
   const stopAll = async (): Promise<void> => {
     tls.stopWatching();
     source.close();
-    await Promise.all([closeNow(tls.server, admissionSockets), closeNow(metricsServer, metricsSockets)]);
+    admissionConnections.destroyAll();
+    await Promise.all([closeNow(tls.server, []), closeNow(metricsServer, metricsSockets)]);
   };
 
   const admission = await listen(tls.server, options.port, options.host, 'admission (HTTPS)');
@@ -124,19 +132,16 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
 
   const drain = async (): Promise<void> => {
     state = 'draining';
-    logger.info({ graceMs, connections: admissionSockets.size }, 'shutting down: readiness off, draining in-flight requests');
-    const drained = new Promise<void>((resolve) => tls.server.close(() => resolve()));
-    // close() drops the connections idle now; these are the ones whose request finishes later.
-    const sweep = setInterval(() => tls.server.closeIdleConnections(), 50);
+    logger.info({ graceMs, connections: admissionConnections.count() }, 'shutting down: readiness off, draining in-flight requests');
+    const drained = admissionConnections.drain(options.drainIdleCloseMs ?? DEFAULT_DRAIN_IDLE_CLOSE_MS);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), graceMs);
     });
     const outcome = await Promise.race([drained.then(() => 'drained' as const), graceOver]);
-    clearInterval(sweep);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      logger.warn({ graceMs, connections: admissionSockets.size }, 'grace period over: closing the connections still open');
+      logger.warn({ graceMs, connections: admissionConnections.count() }, 'grace period over: closing the connections still open');
     }
     await stopAll();
     logger.info('mtls-guard stopped');
