@@ -2,6 +2,7 @@
 // A new policy that does not validate is refused and the old one stays in force: a typo in a
 // ConfigMap must not switch the guardrails off, nor take the webhook down.
 import type { Logger } from 'pino';
+import { isScalar, parseAllDocuments } from 'yaml';
 import type { Policy } from '../engine/types.js';
 import { readSnapshot, watchFiles, type FileSnapshot, type FileWatchOptions } from '../server/file-watch.js';
 import { defaultPolicy } from './defaults.js';
@@ -23,10 +24,24 @@ export interface PolicySource {
 
 export type PolicySourceResult = { ok: true; source: PolicySource } | { ok: false; errors: string[] };
 
+/** Nothing but whitespace, comments and document markers: what `: > policy.yaml`, a write caught
+ * at its start, or an empty ConfigMap key leave. */
+export function isBlankPolicyText(text: string): boolean {
+  return parseAllDocuments(text).every((doc) => doc.contents === null || (isScalar(doc.contents) && doc.contents.source === ''));
+}
+
 function policyFromSnapshot(file: string, snapshot: FileSnapshot): PolicyResult {
   const content = snapshot.files[0];
   if (content === undefined) return { ok: false, errors: [`${file}: not read`] };
-  if (Buffer.isBuffer(content)) return parsePolicy(content.toString('utf8'), file);
+  if (Buffer.isBuffer(content)) {
+    const text = content.toString('utf8');
+    // The YAML reading of an empty file is "every default", which is enforce mode: a truncated
+    // file must not switch a cluster in audit mode to enforce, nor start a server that way.
+    if (isBlankPolicyText(text)) {
+      return { ok: false, errors: [`${file}: the policy file is empty (nothing but whitespace or comments); write {} for every default, or leave out --config`] };
+    }
+    return parsePolicy(text, file);
+  }
   return { ok: false, errors: [`${file}: cannot read the policy file: ${content.code ?? content.message}`] };
 }
 
@@ -37,7 +52,7 @@ export async function loadPolicyFile(file: string): Promise<PolicyResult> {
 
 /**
  * Loads the policy from `file` and keeps it current; without a file, the embedded defaults.
- * Fails (errors naming the file and key paths) only when the first load is invalid.
+ * Fails (errors naming the file and key paths) only when the first load is invalid or empty.
  */
 export async function watchPolicy(file: string | undefined, options: PolicyWatchOptions): Promise<PolicySourceResult> {
   const { logger, onReload } = options;
@@ -66,7 +81,7 @@ export async function watchPolicy(file: string | undefined, options: PolicyWatch
         onReload?.('error');
       }
     },
-    options,
+    { ...options, onSettling: () => logger.debug({ file }, 'policy file changed: waiting for it to settle before reloading') },
   );
   return { ok: true, source: { current: () => policy, close: () => watch.close() } };
 }

@@ -2,7 +2,9 @@
 // swapping a `..data` symlink, so a watch on the file's inode would never fire again: we watch
 // the parent directories, and poll as a fallback (fs.watch is unreliable on some volume types
 // and inotify limits can run out). Changes are detected by content hash, so a touched but
-// identical file, or a burst of events from one swap, reports at most one change.
+// identical file, or a burst of events from one swap, reports at most one change. A change is
+// reported only once the content has stopped changing for a settle interval: a file written in
+// place (an editor, `cat > file`, `: > file` then a write) is not read half-way.
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +15,10 @@ export interface FileWatchOptions {
   pollMs?: number;
   /** Quiet time after a directory event before re-reading, so half-done swaps settle. */
   debounceMs?: number;
+  /** How long new content must stay unchanged before it is reported, so a write in progress is not read. */
+  settleMs?: number;
+  /** Told when new content was seen and is being left to settle (a log line, and tests wait on it). */
+  onSettling?: () => void;
   /** Off only in tests that exercise the poll path alone. */
   useFsWatch?: boolean;
 }
@@ -23,6 +29,13 @@ export interface FileWatch {
 
 const DEFAULT_POLL_MS = 2000;
 const DEFAULT_DEBOUNCE_MS = 100;
+// Kubelet's symlink swap is atomic, so this only delays a rotation; a person's or a script's
+// in-place write with a pause shorter than this is read whole.
+export const DEFAULT_SETTLE_MS = 300;
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
 
 /** One read of every watched file: what the consumer loads is exactly what was compared. */
 export interface FileSnapshot {
@@ -62,6 +75,7 @@ export function watchFiles(
 ): FileWatch {
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+  const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   let last = initial.fingerprint;
   let closed = false;
   let running = false;
@@ -78,8 +92,20 @@ export function watchFiles(
     try {
       do {
         again = false;
-        const snapshot = await readSnapshot(paths);
+        let snapshot = await readSnapshot(paths);
         if (closed || snapshot.fingerprint === last) continue;
+        if (settleMs > 0) {
+          options.onSettling?.();
+          for (;;) {
+            await pause(settleMs);
+            if (closed) return;
+            const later = await readSnapshot(paths);
+            if (later.fingerprint === snapshot.fingerprint) break;
+            snapshot = later;
+          }
+          // Changed, then changed back while settling: nothing to report.
+          if (snapshot.fingerprint === last) continue;
+        }
         last = snapshot.fingerprint;
         await onChange(snapshot);
       } while (again && !closed);

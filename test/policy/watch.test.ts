@@ -1,7 +1,7 @@
 // The policy file watch: ConfigMap-style symlink swaps and plain rewrites are applied, an
 // invalid new policy is refused with the old one kept, and no file means the defaults.
 import assert from 'node:assert/strict';
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { defaultPolicy } from '../../src/policy/defaults.js';
@@ -107,6 +107,88 @@ describe('watchPolicy', () => {
       await waitFor('the missing file to be refused', () => results.length === 1, 3000);
       assert.deepEqual(results, ['error']);
       assert.equal(watched.source.current().mode, 'audit');
+    } finally {
+      watched.source.close();
+      await remove();
+    }
+  });
+
+  test('an empty or comment-only first policy refuses to start, naming the file', async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      for (const text of ['', '  \n\n', '# policy goes here\n', '---\n# nothing yet\n']) {
+        const file = join(dir, 'policy.yaml');
+        await writeFile(file, text);
+        const result = await watchPolicy(file, { logger: memoryLogger().logger });
+        assert.equal(result.ok, false, `${JSON.stringify(text)} is refused`);
+        assert.match((result.ok ? [] : result.errors).join('\n'), new RegExp(`^${file}: the policy file is empty`));
+      }
+      // `{}` is how to ask for every default on purpose.
+      await writeFile(join(dir, 'defaults.yaml'), '{}\n');
+      const defaults = await watchPolicy(join(dir, 'defaults.yaml'), { logger: memoryLogger().logger });
+      assert.ok(defaults.ok);
+      assert.deepEqual(defaults.source.current(), defaultPolicy());
+      defaults.source.close();
+    } finally {
+      await remove();
+    }
+  });
+
+  test('a truncated policy file (`: > policy.yaml`) is refused on reload, the old policy kept', async () => {
+    const { dir, remove } = await tempDir();
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'mode: audit\n');
+    const { logger, lines } = memoryLogger();
+    const results: ReloadResult[] = [];
+    const watched = await watchPolicy(file, { logger, onReload: (r) => results.push(r), pollMs: 50, debounceMs: 10, settleMs: 50 });
+    assert.ok(watched.ok);
+    try {
+      await writeFile(file, '');
+      await waitFor('the empty file to be judged', () => results.length === 1, 5000);
+      assert.deepEqual(results, ['error']);
+      assert.equal(watched.source.current().mode, 'audit', 'audit mode stays: the defaults (enforce) are not loaded');
+      assert.ok(!lines.some((l) => l.msg === 'policy reloaded'), 'not logged as a reload');
+      const refusal = lines.find((l) => l.level === LEVEL.error);
+      assert.match(String(refusal?.msg), /new policy refused/);
+      assert.match(String((refusal?.['errors'] as string[] | undefined)?.[0]), /the policy file is empty/);
+
+      await writeFile(file, '# just a comment\n\n');
+      await waitFor('the comment-only file to be judged', () => results.length === 2, 5000);
+      assert.deepEqual(results, ['error', 'error']);
+      assert.equal(watched.source.current().mode, 'audit');
+    } finally {
+      watched.source.close();
+      await remove();
+    }
+  });
+
+  test('a file written in place with a pause is read only once whole', async () => {
+    const { dir, remove } = await tempDir();
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'mode: audit\n');
+    const { logger, lines } = memoryLogger();
+    const results: ReloadResult[] = [];
+    // A long settle interval, so the rest of the file surely lands within it.
+    const watched = await watchPolicy(file, { logger, onReload: (r) => results.push(r), pollMs: 20, debounceMs: 5, settleMs: 1500 });
+    assert.ok(watched.ok);
+    try {
+      // Not atomic: truncate, write the first half (on its own a valid policy in enforce mode)...
+      const handle = await open(file, 'w');
+      await handle.write('exempt:\n  users: ["ci-bot"]\n');
+      await handle.close();
+      // ...wait until the watcher has seen the half-written file...
+      await waitFor('the watcher to see the change', () => results.length > 0 || lines.some((l) => /waiting for it to settle/.test(l.msg)), 5000);
+      assert.deepEqual(results, [], 'nothing was loaded from the half-written file');
+      // ...then the rest.
+      await appendFile(file, 'mode: audit\n');
+      await waitFor('the whole file to be loaded', () => results.length > 0, 10_000);
+      assert.deepEqual(results, ['success']);
+      assert.equal(watched.source.current().mode, 'audit', 'never enforce: the half was not applied');
+      assert.deepEqual(watched.source.current().exempt.users, ['ci-bot']);
+      assert.deepEqual(
+        lines.filter((l) => l.msg === 'policy reloaded').map((l) => l['mode']),
+        ['audit'],
+      );
     } finally {
       watched.source.close();
       await remove();
