@@ -2,7 +2,7 @@
 // violation, applies actions, modes and the pre-existing downgrade, plans the mutation. Pure:
 // no I/O, never throws for a denial, and a rule that throws becomes a reported failure.
 import { anyGlobMatch, globMatch } from './glob.js';
-import { isHandledKind, isPeerAuthentication, podTemplatePath } from './kinds.js';
+import { isHandledKind, podTemplatePath } from './kinds.js';
 import {
   denialMessage,
   describeAllowed,
@@ -16,7 +16,7 @@ import {
 import { buildPatch, planAnnotations } from './mutate.js';
 import type { RunnableRule } from './rule.js';
 import { RULES } from './rules/index.js';
-import { peerAuthenticationSubject } from './rules/peer-authentication.js';
+import { noticesFor } from './notices.js';
 import type { Decision, EngineRequest, Finding, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
 
 export interface EvaluateOptions {
@@ -53,7 +53,7 @@ function errorText(err: unknown): string {
 /** Identity of a finding across old and new object: same rule, field, value and target (host or
  * selector, and the port and subset the setting reaches). */
 function findingKey(rule: RunnableRule, subject: Subject, f: Finding): string {
-  const target = subject.normalisedHost ?? JSON.stringify(subject.selector ?? null);
+  const target = subject.resolvedHost ?? JSON.stringify(subject.selector ?? null);
   return [rule.id, f.path, f.value.toUpperCase(), target, f.target ?? ''].join('\u0000');
 }
 
@@ -68,7 +68,7 @@ function preExistingKeys(rule: RunnableRule, req: EngineRequest, policy: Policy)
 
 function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
   const action = policy.rules[rule.id].action;
-  if (action === 'off' || !rule.handles(req.kind)) return [];
+  if (action === 'off' || !rule.handles(req.kind, policy)) return [];
   const subject = rule.subject(req.object, req.namespace, req.name, policy);
   const findings = rule.find(req.object, subject, policy, req.kind);
   if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return [];
@@ -87,21 +87,11 @@ function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: M
   });
 }
 
-function rootSelectorNotice(req: EngineRequest, policy: Policy, ref: string): string | undefined {
-  if (!isPeerAuthentication(req.kind)) return undefined;
-  if (req.namespace !== policy.meshRootNamespace) return undefined;
-  const selector = peerAuthenticationSubject(req.object, req.namespace, req.name).selector;
-  if (!selector) return undefined;
-  return singleLine(
-    `${WARNING_PREFIX}[notice] ${ref}: spec.selector on a PeerAuthentication in the mesh root namespace ${policy.meshRootNamespace} is ignored by recent Istio; it applies mesh-wide or not as you expect: move it to the workload's namespace`,
-  );
-}
-
 export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOptions = { validate: true, mutate: true }): Decision {
   const mode = effectiveMode(policy, req.namespace);
   if (req.operation === 'DELETE') return skipped(mode, 'DELETE is never refused');
   if (req.operation === 'CONNECT') return skipped(mode, 'CONNECT is not judged');
-  if (!isHandledKind(req.kind)) return skipped(mode, `kind ${req.kind.group ? `${req.kind.group}/` : ''}${req.kind.kind} is not handled`);
+  if (!isHandledKind(req.kind, policy)) return skipped(mode, `kind ${req.kind.group ? `${req.kind.group}/` : ''}${req.kind.kind} is not handled`);
   const exempt = exemptionOf(req, policy);
   if (exempt) return skipped(mode, exempt);
 
@@ -119,16 +109,15 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
         failures.push({ rule: rule.id, error: errorText(err) });
       }
     }
-    const notice = rootSelectorNotice(req, policy, ref);
-    if (notice) notices.push(notice);
+    notices.push(...noticesFor(req, policy, ref));
   }
 
   let mutations: PlannedAnnotation[] = [];
   let patch: Decision['patch'] = [];
-  if (options.mutate && podTemplatePath(req.kind)) {
+  if (options.mutate && podTemplatePath(req.kind, policy)) {
     try {
       mutations = planAnnotations(req.object, req.kind, policy);
-      if (mode === 'enforce') patch = buildPatch(req.object, req.kind, mutations);
+      if (mode === 'enforce') patch = buildPatch(req.object, req.kind, mutations, policy);
     } catch (err) {
       failures.push({ rule: 'mutation', error: errorText(err) });
       mutations = [];

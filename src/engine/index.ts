@@ -1,6 +1,6 @@
 // The engine's public surface, used by the server and the CLI alike.
 export { evaluate, effectiveMode, type EvaluateOptions } from './evaluate.js';
-export { normaliseHost, hostGlobCovers } from './hosts.js';
+export { resolveHost, hostGlobCovers, likelyMeantService } from './hosts.js';
 export { globMatch } from './glob.js';
 export { isHandledKind, podTemplatePath, splitApiVersion } from './kinds.js';
 export { planAnnotations, buildPatch, mergeList } from './mutate.js';

@@ -7,6 +7,16 @@ export const WARNING_PREFIX = 'mtls-guard: ';
 export const MAX_WARNING = 256;
 const MAX_LISTED_ENTRIES = 6;
 
+/**
+ * The name messages use for an object: `metadata.name`; for one that only has `generateName`
+ * (the API server picks the suffix after admission) `<generateName><generated>`; else `<unnamed>`.
+ * The server and `check` both use it, so the same object reads the same in both.
+ */
+export function displayName(name: string | undefined, generateName: string | undefined): string {
+  if (name) return name;
+  return generateName ? `${generateName}<generated>` : '<unnamed>';
+}
+
 export function objectRef(gvk: GroupVersionKind, namespace: string, name: string): string {
   return `${gvk.kind} ${namespace ? `${namespace}/` : ''}${name}`;
 }

@@ -3,24 +3,13 @@
 // (fast-json-patch escapes `/` in keys as `~1`); only that small subtree is copied, never the
 // whole object, which matters for large UPDATE reviews.
 import jsonpatch from 'fast-json-patch';
+import { injectionChoice, optsOutAnywhere } from './injection.js';
 import { podTemplatePath } from './kinds.js';
-import { asRecord, asStringMap, dig } from './read.js';
+import { asRecord, dig } from './read.js';
 import type { GroupVersionKind, Operation6902, PlannedAnnotation, Policy } from './types.js';
-
-const INJECT = 'sidecar.istio.io/inject';
 
 function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-/** The template's injection choice. An opt-out on either the annotation or the label wins
- * (Istio gives the label precedence; DESIGN.md leaves alone a template that opts out either way). */
-function injectSetting(template: unknown): 'true' | 'false' | undefined {
-  const annotation = asStringMap(dig(template, 'metadata', 'annotations'))?.[INJECT]?.trim().toLowerCase();
-  const label = asStringMap(dig(template, 'metadata', 'labels'))?.[INJECT]?.trim().toLowerCase();
-  if (annotation === 'false' || label === 'false') return 'false';
-  if (annotation === 'true' || label === 'true') return 'true';
-  return undefined;
 }
 
 /** Appends the configured comma-separated items the current value lacks, keeping the user's. */
@@ -34,7 +23,7 @@ export function mergeList(current: string, wanted: string): string {
 }
 
 export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: Policy): PlannedAnnotation[] {
-  const path = podTemplatePath(gvk);
+  const path = podTemplatePath(gvk, policy);
   if (!path || !policy.mutations.enabled) return [];
   const template = dig(object, ...path);
   if (!asRecord(template)) return [];
@@ -44,9 +33,8 @@ export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: 
   // the API server's validation rather than overwrite it.
   if (metadata !== undefined && !asRecord(metadata)) return [];
   if (annotationsRaw !== undefined && annotationsRaw !== null && !asRecord(annotationsRaw)) return [];
-  const inject = injectSetting(template);
-  if (inject === 'false') return [];
-  if (policy.mutations.onlyInjected && inject !== 'true') return [];
+  if (optsOutAnywhere(template)) return [];
+  if (policy.mutations.onlyInjected && injectionChoice(template) !== 'in') return [];
   const annotations = asRecord(annotationsRaw) ?? {};
   const pointer = '/' + path.map(escapePointer).join('/');
   const planned: PlannedAnnotation[] = [];
@@ -63,8 +51,8 @@ export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: 
   return planned;
 }
 
-export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[]): Operation6902[] {
-  const path = podTemplatePath(gvk);
+export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[], policy: Policy): Operation6902[] {
+  const path = podTemplatePath(gvk, policy);
   const first = planned[0];
   if (!path || !first) return [];
   const metadata = asRecord(dig(object, ...path, 'metadata'));

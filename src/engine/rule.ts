@@ -5,7 +5,7 @@ import type { AllowEntry, Finding, GroupVersionKind, Policy, RuleId, Subject } f
 
 export interface Rule<E extends AllowEntry = AllowEntry> {
   readonly id: RuleId;
-  handles(gvk: GroupVersionKind): boolean;
+  handles(gvk: GroupVersionKind, policy: Policy): boolean;
   /** What the allowlist compares against, read from the object. */
   subject(object: unknown, namespace: string, name: string, policy: Policy): Subject;
   /** Every offending field of the object (empty when it complies). */
@@ -36,7 +36,7 @@ export function askForEntry(id: RuleId): string {
 /** A rule with its allowlist bound, so rules with different entry shapes share one list. */
 export interface RunnableRule {
   readonly id: RuleId;
-  handles(gvk: GroupVersionKind): boolean;
+  handles(gvk: GroupVersionKind, policy: Policy): boolean;
   subject(object: unknown, namespace: string, name: string, policy: Policy): Subject;
   find(object: unknown, subject: Subject, policy: Policy, gvk: GroupVersionKind): Finding[];
   /** The entry that permits the findings, if any. */
@@ -49,7 +49,7 @@ export interface RunnableRule {
 export function runnable<E extends AllowEntry>(rule: Rule<E>): RunnableRule {
   return {
     id: rule.id,
-    handles: (gvk) => rule.handles(gvk),
+    handles: (gvk, policy) => rule.handles(gvk, policy),
     subject: (object, namespace, name, policy) => rule.subject(object, namespace, name, policy),
     find: (object, subject, policy, gvk) => rule.find(object, subject, policy, gvk),
     allowedBy: (policy, subject, findings) => rule.entries(policy).find((e) => rule.allows(e, subject, findings)),

@@ -39,6 +39,17 @@ export interface RuleSettings<E> {
   allow: E[];
 }
 
+/** An in-house workload kind (policy `workloadKinds`): its pod template is checked and mutated. */
+export interface WorkloadKind {
+  /** API group, e.g. `example.com` (empty for the core group). */
+  group: string;
+  kind: string;
+  /** Plural resource name, for the webhook configuration's rules (the chart reads it). */
+  resource: string;
+  /** Dotted key path to the pod template, e.g. `spec.template`. */
+  templatePath: string;
+}
+
 export interface AnnotationSpec {
   key: string;
   value: string;
@@ -60,6 +71,7 @@ export interface Policy {
     'peerauthentication-permissive': RuleSettings<WorkloadAllowEntry>;
   };
   mutations: { enabled: boolean; onlyInjected: boolean; annotations: AnnotationSpec[] };
+  workloadKinds: WorkloadKind[];
 }
 
 export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
@@ -101,10 +113,10 @@ export interface Subject {
   name: string;
   /** PeerAuthentication selector.matchLabels; undefined when the policy has none. */
   selector?: Record<string, string>;
-  /** DestinationRule host: as written and normalised. */
+  /** DestinationRule host: as written and as Istio resolves it (`resolveHost`). */
   host?: string;
-  normalisedHost?: string;
-  /** Cluster domain the host was normalised with; allow entries are read the same way. */
+  resolvedHost?: string;
+  /** Cluster domain the host was resolved with; allow entries are read the same way. */
   clusterDomain?: string;
 }
 

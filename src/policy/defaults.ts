@@ -31,5 +31,6 @@ export function defaultPolicy(): Policy {
         { key: 'sidecar.istio.io/statsInclusionPrefixes', value: 'tls_inspector,listener,cluster', merge: 'list' },
       ],
     },
+    workloadKinds: [],
   };
 }

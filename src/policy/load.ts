@@ -69,6 +69,7 @@ export function applyDefaults(file: PolicyFile): Policy {
       onlyInjected: file.mutations?.onlyInjected ?? p.mutations.onlyInjected,
       annotations: file.mutations?.annotations ?? p.mutations.annotations,
     },
+    workloadKinds: file.workloadKinds ?? p.workloadKinds,
   };
 }
 

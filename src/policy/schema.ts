@@ -4,7 +4,16 @@ import { z } from 'zod';
 
 const modeSchema = z.enum(['enforce', 'audit']);
 const actionSchema = z.enum(['deny', 'warn', 'off']);
-const globSchema = z.string().min(1, 'must not be empty');
+// Globs are matched against user-controlled text on every request: the matcher is linear in the
+// text, and a pattern is capped so the other factor stays small too. Control characters have no
+// place in names and would collide with the wildcard-host marker.
+const MAX_GLOB = 512;
+const globSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_GLOB, `must be at most ${MAX_GLOB} characters`)
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const portSchema = z.number().int().min(1).max(65535);
 const portsSchema = z.array(portSchema).min(1, 'must list at least one port (omit the key to allow every port)');
 
@@ -52,6 +61,18 @@ export const policyFileSchema = z.strictObject({
       'workload-port-exclusion': ruleConfig(nameAllowEntrySchema).optional(),
       'peerauthentication-permissive': ruleConfig(workloadAllowEntrySchema).optional(),
     })
+    .optional(),
+  workloadKinds: z
+    .array(
+      z.strictObject({
+        group: z.string(),
+        kind: z.string().min(1, 'must not be empty'),
+        resource: z.string().min(1, 'must not be empty'),
+        templatePath: z
+          .string()
+          .regex(/^[^.]+(\.[^.]+)*$/, 'must be a dotted key path to the pod template, e.g. spec.template'),
+      }),
+    )
     .optional(),
   mutations: z
     .strictObject({

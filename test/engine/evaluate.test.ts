@@ -2,7 +2,7 @@
 // glob coverage of wildcard hosts, list merging.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { evaluate, hostGlobCovers, mergeList, normaliseHost, RULES, type EngineRequest } from '../../src/engine/index.js';
+import { evaluate, hostGlobCovers, likelyMeantService, mergeList, resolveHost, RULES, type EngineRequest } from '../../src/engine/index.js';
 import type { RunnableRule } from '../../src/engine/rule.js';
 import { defaultPolicy } from '../../src/policy/defaults.js';
 
@@ -44,19 +44,37 @@ describe('a rule that throws', () => {
   });
 });
 
-describe('normaliseHost', () => {
+// Istio's ResolveShortnameToFQDN: only names without a dot are expanded; the oracle test
+// (test/oracle) checks the same function against Istio's own at the pinned version.
+describe('resolveHost', () => {
   const cases: [string, string][] = [
     ['details', 'details.bookinfo.svc.cluster.local'],
-    ['details.bookinfo', 'details.bookinfo.svc.cluster.local'],
-    ['details.bookinfo.svc', 'details.bookinfo.svc.cluster.local'],
+    ['details.bookinfo', 'details.bookinfo'],
+    ['details.bookinfo.svc', 'details.bookinfo.svc'],
     ['details.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.local'],
-    ['Details.Bookinfo.SVC.cluster.local.', 'details.bookinfo.svc.cluster.local'],
-    ['api.example.com', 'api.example.com'],
+    ['httpbin.org', 'httpbin.org'],
+    ['Details', 'Details.bookinfo.svc.cluster.local'],
+    ['api.example.com.', 'api.example.com.'],
+    ['10.0.0.1', '10.0.0.1'],
+    ['::1', '::1'],
     ['*.local', '*.local'],
     ['*', '*'],
+    ['', ''],
   ];
-  for (const [host, want] of cases) test(`${host} -> ${want}`, () => assert.equal(normaliseHost(host, 'bookinfo', 'cluster.local'), want));
-  test('clusterDomain is honoured', () => assert.equal(normaliseHost('details', 'bookinfo', 'corp.internal'), 'details.bookinfo.svc.corp.internal'));
+  for (const [host, want] of cases) test(`${host} -> ${want}`, () => assert.equal(resolveHost(host, 'bookinfo', 'cluster.local'), want));
+  test('clusterDomain is honoured', () => assert.equal(resolveHost('details', 'bookinfo', 'corp.internal'), 'details.bookinfo.svc.corp.internal'));
+});
+
+describe('likelyMeantService', () => {
+  test('name.<own namespace> and name.namespace.svc suggest the FQDN', () => {
+    assert.equal(likelyMeantService('reviews.sales', 'sales', 'cluster.local'), 'reviews.sales.svc.cluster.local');
+    assert.equal(likelyMeantService('reviews.sales.svc', 'frontend', 'cluster.local'), 'reviews.sales.svc.cluster.local');
+  });
+  test('external two-label hosts, FQDNs, wildcards and IPs suggest nothing', () => {
+    for (const h of ['httpbin.org', 'reviews.sales.svc.cluster.local', 'api.example.com', '*.sales', '10.0.0.1', 'reviews', 'a..b']) {
+      assert.equal(likelyMeantService(h, 'frontend', 'cluster.local'), undefined, h);
+    }
+  });
 });
 
 describe('hostGlobCovers', () => {
@@ -71,6 +89,10 @@ describe('hostGlobCovers', () => {
     ['?.bookinfo.svc.cluster.local', '*.bookinfo.svc.cluster.local', false],
     ['*.bookinfo.svc.cluster.local', '*.local', false],
     ['details.bookinfo.svc.cluster.local', 'details.bookinfo.svc.cluster.localx', false],
+    ['*.org', 'httpbin.org', true],
+    ['*.com', 'example.com', true],
+    ['*.svc.cluster.local', 'httpbin.org', false],
+    ['*.ORG', 'HTTPBIN.org', true],
   ];
   for (const [glob, host, want] of cases) test(`${glob} covers ${host}: ${want}`, () => assert.equal(hostGlobCovers(glob, host), want));
 });

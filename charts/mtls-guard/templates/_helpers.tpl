@@ -182,6 +182,18 @@ namespaceSelector:
   resources: ["deploymentconfigs"]
   operations: ["CREATE", "UPDATE"]
   scope: Namespaced
+- apiGroups: ["argoproj.io"]
+  apiVersions: ["*"]
+  resources: ["rollouts"]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+{{- range .Values.policy.workloadKinds }}
+- apiGroups: [{{ .group | quote }}]
+  apiVersions: ["*"]
+  resources: [{{ .resource | quote }}]
+  operations: ["CREATE", "UPDATE"]
+  scope: Namespaced
+{{- end }}
 {{- end }}
 
 {{/*

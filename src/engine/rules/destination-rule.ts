@@ -1,25 +1,53 @@
 // What the two DestinationRule rules share: every `tls` block of the object with the port and
-// subset it applies to, the normalised host, and host allow entries.
+// subset it applies to, read with Istio's defaults; the host as Istio resolves it; host allow
+// entries.
 import { globMatch } from '../glob.js';
-import { hostGlobCovers, normaliseHost } from '../hosts.js';
+import { hostGlobCovers, isDottedShortName, likelyMeantService, resolveHost } from '../hosts.js';
 import { asArray, asRecord, asString, asStringMap, dig } from '../read.js';
 import { portsCovered, reasonSuffix } from '../rule.js';
 import type { Finding, HostAllowEntry, Policy, Subject } from '../types.js';
+
+/** `ClientTLSSettings.TLSmode` values by enum number (istio.io/api networking/v1 destination_rule.proto). */
+export const CLIENT_TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] as const;
 
 export interface TlsBlock {
   /** Path of the `tls` object, e.g. spec.subsets[0].trafficPolicy.portLevelSettings[1].tls */
   path: string;
   tls: Record<string, unknown>;
+  /** The mode Istio reads: `DISABLE` when `mode` is absent or null (the enum's zero value);
+   * undefined when the value is not a mode at all (the API server's schema refuses it). */
+  mode: string | undefined;
   port?: number;
   subset?: string;
   /** The subset's labels: which pods the setting reaches. */
   subsetLabels?: Record<string, string>;
+  /** For a trafficPolicy-level block: the ports whose port-level settings replace it. */
+  exceptPorts?: number[];
+}
+
+/**
+ * The TLS mode Istio reads from a `tls` object. protojson leaves an absent or null enum at its
+ * zero value, and `ClientTLSSettings.TLSmode`'s zero value is DISABLE, so `tls: {}` and
+ * `tls: {sni: x}` send plaintext. Strings are compared upper-cased (a lower-case mode is refused
+ * by the CRD's enum, so reading it as meant is the safe side); enum numbers map to their names.
+ */
+export function clientTlsMode(tls: Record<string, unknown>): string | undefined {
+  const mode = tls['mode'];
+  if (mode === undefined || mode === null) return 'DISABLE';
+  if (typeof mode === 'string') return mode.toUpperCase();
+  if (typeof mode === 'number') return CLIENT_TLS_MODES[mode];
+  return undefined;
+}
+
+/** A `port.number` Istio can match: an integer 1–65535 (`ValidatePort`); undefined otherwise. */
+export function portNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535 ? value : undefined;
 }
 
 export function destinationRuleSubject(object: unknown, namespace: string, name: string, policy: Policy): Subject {
   const host = asString(dig(object, 'spec', 'host')) ?? '';
-  const normalisedHost = host ? normaliseHost(host, namespace, policy.clusterDomain) : '';
-  return { namespace, name, host, normalisedHost, clusterDomain: policy.clusterDomain };
+  const resolvedHost = resolveHost(host, namespace, policy.clusterDomain);
+  return { namespace, name, host, resolvedHost, clusterDomain: policy.clusterDomain };
 }
 
 interface SubsetRef {
@@ -27,20 +55,34 @@ interface SubsetRef {
   labels: Record<string, string>;
 }
 
+/**
+ * The `tls` blocks of one trafficPolicy. A port-level setting replaces the policy's `tls` for its
+ * port even when it has no `tls` of its own (istio.io/istio `MergeTrafficPolicy`: "port level
+ * policies do not inherit"), so those ports are excepted from the policy-level block; a
+ * port-level setting without a valid port number applies to no port and yields no block
+ * (`readabilityNotices` reports it).
+ */
 function blocksOfTrafficPolicy(trafficPolicy: unknown, base: string, subset: SubsetRef | undefined, out: TlsBlock[]): void {
   const withSubset = (block: TlsBlock): TlsBlock => (subset ? { ...block, subset: subset.name, subsetLabels: subset.labels } : block);
-  const tls = asRecord(dig(trafficPolicy, 'tls'));
-  if (tls) out.push(withSubset({ path: `${base}.tls`, tls }));
+  const portBlocks: TlsBlock[] = [];
+  const ports: number[] = [];
   asArray(dig(trafficPolicy, 'portLevelSettings')).forEach((setting, i) => {
-    const portTls = asRecord(dig(setting, 'tls'));
-    if (!portTls) return;
-    const block: TlsBlock = { path: `${base}.portLevelSettings[${i}].tls`, tls: portTls };
-    const port = dig(setting, 'port', 'number');
-    if (typeof port === 'number' && Number.isInteger(port)) block.port = port;
-    out.push(withSubset(block));
+    const port = portNumber(dig(setting, 'port', 'number'));
+    if (port === undefined || ports.includes(port)) return; // Istio takes the first setting of a port
+    ports.push(port);
+    const tls = asRecord(dig(setting, 'tls'));
+    if (tls) portBlocks.push(withSubset({ path: `${base}.portLevelSettings[${i}].tls`, tls, mode: clientTlsMode(tls), port }));
   });
+  const tls = asRecord(dig(trafficPolicy, 'tls'));
+  if (tls) {
+    const block: TlsBlock = { path: `${base}.tls`, tls, mode: clientTlsMode(tls) };
+    if (ports.length) block.exceptPorts = ports;
+    out.push(withSubset(block));
+  }
+  out.push(...portBlocks);
 }
 
+/** Every `tls` block of a DestinationRule, top level first, then each subset's. */
 export function tlsBlocks(object: unknown): TlsBlock[] {
   const out: TlsBlock[] = [];
   blocksOfTrafficPolicy(dig(object, 'spec', 'trafficPolicy'), 'spec.trafficPolicy', undefined, out);
@@ -51,12 +93,23 @@ export function tlsBlocks(object: unknown): TlsBlock[] {
   return out;
 }
 
+/** "traffic to <host>" plus how it was written and why a dotted short name is not a Service. */
+export function hostWords(subject: Subject): string {
+  const host = subject.resolvedHost || '(no host)';
+  let text = host;
+  if (subject.host && subject.host !== host) text += ` (written "${subject.host}")`;
+  const meant = likelyMeantService(host, subject.namespace, subject.clusterDomain ?? 'cluster.local');
+  if (meant) text += ` (taken as written: Istio expands only names without a dot; for that Service write ${meant})`;
+  else if (isDottedShortName(host)) text += ' (taken as written: Istio expands only names without a dot)';
+  return text;
+}
+
 export function hostScope(subject: Subject, block: TlsBlock): string {
-  const host = subject.normalisedHost || '(no host)';
-  let text = `traffic to ${host}`;
-  if (subject.host && subject.host.toLowerCase() !== host) text += ` (written "${subject.host}")`;
+  let text = `traffic to ${hostWords(subject)}`;
   if (block.subset !== undefined) text += `, subset ${block.subset}`;
-  text += block.port !== undefined ? `, port ${block.port}` : ', all ports';
+  if (block.port !== undefined) text += `, port ${block.port}`;
+  else if (block.exceptPorts) text += `, all ports except ${block.exceptPorts.join(', ')} (set per port)`;
+  else text += ', all ports';
   return text;
 }
 
@@ -67,24 +120,30 @@ export function blockFinding(subject: Subject, block: TlsBlock, field: string, v
   return f;
 }
 
+/** How a DISABLE finding shows its value: as written, or Istio's default when `mode` is absent. */
+export function modeValue(block: TlsBlock): string {
+  const raw = block.tls['mode'];
+  if (typeof raw === 'string') return raw;
+  if (raw === undefined || raw === null) return 'DISABLE (no mode given: Istio\'s default for a tls block)';
+  return `${String(raw)} (= DISABLE)`;
+}
+
 /**
- * The entry's host as the allowlist reads it. A literal host is normalised like the rule's host,
- * so `details.bookinfo` covers `details` written in bookinfo and `httpbin.org` covers itself; a
- * one-label literal needs the entry's literal namespace to be resolved, otherwise it names no
- * service. A glob is matched against the normalised host as written (`*.com`, `*.local`).
+ * The entry's host as the allowlist reads it: resolved as Istio resolves a DestinationRule host.
+ * A one-label literal is expanded with the entry's literal namespace (an entry `host: details,
+ * namespace: bookinfo` means details.bookinfo.svc.<domain>); without one it names no Service and
+ * is compared as written. A dotted literal and a glob are compared as written (`*.org` covers
+ * `httpbin.org`; `details.bookinfo` covers only a rule whose host is literally that).
  */
 export function entryHost(entry: HostAllowEntry, clusterDomain: string): string {
   const host = entry.host.trim().toLowerCase();
-  if (/[*?]/.test(host)) return host;
-  if (!host.includes('.')) {
-    const ns = entry.namespace;
-    return ns !== undefined && !/[*?]/.test(ns) ? normaliseHost(host, ns, clusterDomain) : host;
-  }
-  return normaliseHost(host, '', clusterDomain);
+  if (/[*?]/.test(host) || host.includes('.')) return host;
+  const ns = entry.namespace;
+  return ns !== undefined && !/[*?]/.test(ns) ? resolveHost(host, ns, clusterDomain) : host;
 }
 
 export function hostEntryAllows(entry: HostAllowEntry, subject: Subject, findings: readonly Finding[]): boolean {
-  if (!hostGlobCovers(entryHost(entry, subject.clusterDomain ?? 'cluster.local'), subject.normalisedHost ?? '')) return false;
+  if (!hostGlobCovers(entryHost(entry, subject.clusterDomain ?? 'cluster.local'), subject.resolvedHost ?? '')) return false;
   if (entry.namespace !== undefined && !globMatch(entry.namespace, subject.namespace)) return false;
   return portsCovered(entry.ports, findings);
 }

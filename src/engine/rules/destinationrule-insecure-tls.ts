@@ -19,7 +19,7 @@ export const destinationRuleInsecureTls = {
   allows: hostEntryAllows,
   describeEntry: describeHostEntry,
   why: (subject) =>
-    `clients would not verify the certificate of ${subject.normalisedHost || 'this host'}, so anyone on the network path can impersonate it and read the traffic`,
+    `clients would not verify the certificate of ${subject.resolvedHost || 'this host'}, so anyone on the network path can impersonate it and read the traffic`,
   fix: () => `remove insecureSkipVerify and give caCertificates or credentialName (or use ISTIO_MUTUAL), ${askForEntry(id)}`,
   entries: (policy) => policy.rules[id].allow,
 } satisfies Rule<HostAllowEntry>;

@@ -1,12 +1,44 @@
 // What the two PeerAuthentication rules share: how the object reads to an allowlist, its scope
-// words, and how a workload allow entry matches.
+// words, how a workload allow entry matches, and which of its modes Istio applies at all.
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
 import { globMatch } from '../glob.js';
-import { asMode, asRecord, asStringMap, dig, formatLabels } from '../read.js';
+import { asRecord, asStringMap, dig, formatLabels } from '../read.js';
 import { portsCovered, reasonSuffix } from '../rule.js';
 import type { Finding, Policy, Subject, WorkloadAllowEntry } from '../types.js';
 
 type PeerAuthenticationMode = NonNullable<NonNullable<NonNullable<IPeerAuthentication['spec']>['mtls']>['mode']>;
+
+/** `PeerAuthentication.MutualTLS.Mode` values by enum number (istio.io/api security/v1beta1/peer_authentication.proto). */
+const PEER_AUTHENTICATION_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'] as const;
+
+/**
+ * The mode Istio reads: absent or null is UNSET (the zero value: inherit); strings compare
+ * upper-cased (a lower-case mode is refused by the CRD's enum, so reading it as meant is the
+ * safe side); enum numbers map to their names. `invalid` for anything else.
+ */
+export function peerMode(value: unknown): PeerAuthenticationMode | 'invalid' {
+  if (value === undefined || value === null) return 'UNSET';
+  if (typeof value === 'number') return PEER_AUTHENTICATION_MODES[value] ?? 'invalid';
+  if (typeof value !== 'string') return 'invalid';
+  const upper = value.toUpperCase();
+  return (PEER_AUTHENTICATION_MODES as readonly string[]).includes(upper) ? (upper as PeerAuthenticationMode) : 'invalid';
+}
+
+/** A `portLevelMtls` key the CRD accepts (`0 < int(key) <= 65535`), as a number; else undefined. */
+export function portKey(key: string): number | undefined {
+  if (!/^[0-9]+$/.test(key)) return undefined;
+  const port = Number(key);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * Whether Istio applies this PeerAuthentication at all. Istio's `ComposePeerAuthentication`
+ * (istio.io/istio pilot/pkg/security/authn) skips a policy with a selector in the root
+ * namespace: it is neither mesh-wide nor a workload policy, so it applies to no workload.
+ */
+export function isIgnoredByIstio(subject: Subject, policy: Policy): boolean {
+  return subject.selector !== undefined && subject.namespace === policy.meshRootNamespace;
+}
 
 export function peerAuthenticationSubject(object: unknown, namespace: string, name: string): Subject {
   const labels = asStringMap(dig(object, 'spec', 'selector', 'matchLabels'));
@@ -28,12 +60,8 @@ export function scopeWords(subject: Subject, policy: Policy): string {
       return 'mesh-wide: every workload in the mesh';
     case 'namespace-wide':
       return `namespace-wide: every workload in ${subject.namespace}`;
-    case 'workload': {
-      const base = `workload scope: pods with ${formatLabels(subject.selector ?? {})} in ${subject.namespace}`;
-      return subject.namespace === policy.meshRootNamespace
-        ? `${base}; note: recent Istio ignores selectors on PeerAuthentications in the mesh root namespace`
-        : base;
-    }
+    case 'workload':
+      return `workload scope: pods with ${formatLabels(subject.selector ?? {})} in ${subject.namespace}`;
   }
 }
 
@@ -48,28 +76,38 @@ export function who(subject: Subject, policy: Policy): string {
   }
 }
 
-/** Findings for every mode field (top level and per port) whose mode satisfies `offends`. */
+function shownMode(raw: unknown, mode: PeerAuthenticationMode | 'invalid'): string {
+  if (raw === undefined || raw === null) return 'UNSET (absent)';
+  return typeof raw === 'string' ? raw : `${String(raw)} (= ${mode})`;
+}
+
+/**
+ * Findings for every mode field Istio applies (top level, and per port on a workload policy)
+ * whose mode satisfies `offends`. Nothing for a policy Istio ignores, for port-level modes of a
+ * policy without selector (Istio reads them only from workload policies, and the CRD refuses
+ * them), or for a key that is no port number (the CRD refuses the object): `notices.ts` reports
+ * those instead, so none of them is read as "all ports".
+ */
 export function findModes(
   object: unknown,
   subject: Subject,
   policy: Policy,
-  offends: (mode: PeerAuthenticationMode | undefined, portLevel: boolean) => boolean,
+  offends: (mode: PeerAuthenticationMode, portLevel: boolean) => boolean,
 ): Finding[] {
+  if (isIgnoredByIstio(subject, policy)) return [];
   const scope = scopeWords(subject, policy);
   const findings: Finding[] = [];
   const top = dig(object, 'spec', 'mtls', 'mode');
-  const topMode = asMode(top) as PeerAuthenticationMode | undefined;
-  if (offends(topMode, false)) {
-    findings.push({ path: 'spec.mtls.mode', value: typeof top === 'string' ? top : 'UNSET (absent)', scope });
-  }
+  const topMode = peerMode(top);
+  if (topMode !== 'invalid' && offends(topMode, false)) findings.push({ path: 'spec.mtls.mode', value: shownMode(top, topMode), scope });
+  if (!subject.selector) return findings;
   const ports = asRecord(dig(object, 'spec', 'portLevelMtls'));
-  for (const [port, setting] of Object.entries(ports ?? {})) {
+  for (const [key, setting] of Object.entries(ports ?? {})) {
+    const port = portKey(key);
     const raw = dig(setting, 'mode');
-    if (typeof raw !== 'string' || !offends(asMode(raw) as PeerAuthenticationMode, true)) continue;
-    const num = Number(port);
-    const finding: Finding = { path: `spec.portLevelMtls.${port}.mode`, value: raw, scope: `${scope}, port ${port}` };
-    if (Number.isInteger(num)) finding.port = num;
-    findings.push(finding);
+    const mode = peerMode(raw);
+    if (port === undefined || mode === 'invalid' || !offends(mode, true)) continue;
+    findings.push({ path: `spec.portLevelMtls.${key}.mode`, value: shownMode(raw, mode), scope: `${scope}, port ${port}`, port });
   }
   return findings;
 }

@@ -22,7 +22,7 @@ export const peerAuthenticationPermissive = {
   find: (object, subject, policy) => {
     const meshWide = scopeKind(subject, policy) === 'mesh-wide';
     return findModes(object, subject, policy, (mode, portLevel) =>
-      mode === 'PERMISSIVE' || (meshWide && !portLevel && (mode === undefined || mode === 'UNSET')),
+      mode === 'PERMISSIVE' || (meshWide && !portLevel && mode === 'UNSET'),
     );
   },
   allows: workloadEntryAllows,

@@ -1,6 +1,7 @@
 // workload-port-exclusion: inbound ports that bypass the sidecar. STRICT mTLS is enforced by
 // the sidecar, so traffic to an excluded port is accepted in plaintext whatever the policy says.
 import { globMatch } from '../glob.js';
+import { getsSidecar } from '../injection.js';
 import { podTemplatePath } from '../kinds.js';
 import { asStringMap, dig } from '../read.js';
 import type { Rule } from '../rule.js';
@@ -30,11 +31,14 @@ function portExclusionFindings(template: unknown, templatePath: readonly string[
 
 export const workloadPortExclusion = {
   id,
-  handles: (gvk) => podTemplatePath(gvk) !== undefined,
+  handles: (gvk, policy) => podTemplatePath(gvk, policy) !== undefined,
   subject: (_object, namespace, name) => ({ namespace, name }),
-  find: (object, _subject, _policy, gvk) => {
-    const path = podTemplatePath(gvk);
-    return path ? portExclusionFindings(dig(object, ...path), path) : [];
+  find: (object, _subject, policy, gvk) => {
+    const path = podTemplatePath(gvk, policy);
+    if (!path) return [];
+    const template = dig(object, ...path);
+    // No sidecar, nothing to bypass: the annotations do nothing on such pods.
+    return getsSidecar(template, policy) ? portExclusionFindings(template, path) : [];
   },
   allows: (entry, subject) =>
     globMatch(entry.namespace, subject.namespace) && (entry.name === undefined || globMatch(entry.name, subject.name)),
