@@ -1,6 +1,7 @@
 // AdmissionReview decoding and encoding (admission.k8s.io v1 and v1beta1). Hand-checked rather
 // than schema-parsed: this runs on every API-server write, the checks are few, and each error
 // names the field the API server (or a person with curl) got wrong.
+import { displayName } from '../engine/messages.js';
 import { asRecord, asString, dig } from '../engine/read.js';
 import type { AdmissionOperation, Decision, EngineRequest } from '../engine/types.js';
 
@@ -23,9 +24,7 @@ function fail(error: string): DecodeResult {
 
 function objectName(req: Record<string, unknown>, object: unknown, oldObject: unknown): string {
   const name = asString(req['name']) || asString(dig(object, 'metadata', 'name')) || asString(dig(oldObject, 'metadata', 'name'));
-  if (name) return name;
-  const generate = asString(dig(object, 'metadata', 'generateName'));
-  return generate ? `${generate}<generated>` : '<unnamed>';
+  return displayName(name, asString(dig(object, 'metadata', 'generateName')));
 }
 
 export function decodeReview(body: unknown): DecodeResult {

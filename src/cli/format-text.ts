@@ -1,6 +1,6 @@
 // `check -o text`: for a person reading a terminal or a CI log. One line per object with the
 // verdict first (so `grep DENIED` works), the reasons indented under it, a summary at the end.
-import { isHandledKind } from '../engine/kinds.js';
+import { objectRef } from '../engine/messages.js';
 import type { PlannedAnnotation, Violation } from '../engine/types.js';
 import type { Palette } from './colour.js';
 import type { Checked, Verdict } from './judge.js';
@@ -24,9 +24,7 @@ function verdictLabel(verdict: Verdict, p: Palette): string {
 }
 
 function objectName(c: Checked): string {
-  const generateName = (c.manifest.object['metadata'] as Record<string, unknown> | undefined)?.['generateName'];
-  const name = c.manifest.name || (typeof generateName === 'string' ? `${generateName}*` : '(unnamed)');
-  return `${c.manifest.kind} ${c.request.namespace}/${name}`;
+  return objectRef(c.request.kind, c.request.namespace, c.request.name);
 }
 
 function actionText(v: Violation): string {
@@ -69,7 +67,7 @@ function mutationLine(c: Checked, p: Palette): string | undefined {
 
 export function formatObject(c: Checked, p: Palette): string[] {
   let head = `${verdictLabel(c.verdict, p)}${objectName(c)}  ${p.dim(`(${c.manifest.source})`)}`;
-  if (!isHandledKind(c.request.kind)) head += p.dim(`  not checked: mtls-guard does not judge ${c.manifest.apiVersion} ${c.manifest.kind}`);
+  if (!c.handled) head += p.dim(`  not checked: mtls-guard does not judge ${c.manifest.apiVersion} ${c.manifest.kind}`);
   else if (c.validation.skipped) head += p.dim(`  not checked: ${c.validation.skipped}`);
   const lines = [head, ...violationLines(c.validation.violations, p)];
   for (const f of [...c.validation.failures, ...c.mutation.failures]) {

@@ -1,8 +1,11 @@
 // One manifest → what the two webhooks would answer for `kubectl apply` of it (a CREATE): the
 // validating verdict and the mutating patch, computed exactly as the server computes them.
 import { evaluate } from '../engine/evaluate.js';
-import { splitApiVersion } from '../engine/kinds.js';
+import { isHandledKind, splitApiVersion } from '../engine/kinds.js';
+import { displayName } from '../engine/messages.js';
+import { asString, dig } from '../engine/read.js';
 import type { Decision, EngineRequest, Policy } from '../engine/types.js';
+import { isClusterScoped } from './cluster-scoped.js';
 import type { Manifest } from './manifests.js';
 
 /** denied: refused; warned: allowed with warnings; patched: allowed and would be mutated. */
@@ -11,6 +14,8 @@ export type Verdict = 'denied' | 'warned' | 'patched' | 'ok';
 export interface Checked {
   manifest: Manifest;
   request: EngineRequest;
+  /** Whether the engine judges this kind at all (under this policy's workload kinds). */
+  handled: boolean;
   /** The /validate answer. */
   validation: Decision;
   /** The /mutate answer: its patch, or in audit mode the mutations it would have made. */
@@ -22,13 +27,19 @@ export interface Checked {
   verdict: Verdict;
 }
 
+/**
+ * The admission request `kubectl apply` of this manifest would make: a CREATE in the manifest's
+ * namespace, else `defaultNamespace` (`-n`), except for cluster-scoped kinds, which have none;
+ * named as the server names it (`displayName`).
+ */
 export function engineRequest(manifest: Manifest, defaultNamespace: string): EngineRequest {
   const { group, version } = splitApiVersion(manifest.apiVersion);
+  const generateName = asString(dig(manifest.object, 'metadata', 'generateName'));
   return {
     kind: { group, version, kind: manifest.kind },
     operation: 'CREATE',
-    namespace: manifest.namespace ?? defaultNamespace,
-    name: manifest.name,
+    namespace: isClusterScoped(group, manifest.kind) ? '' : (manifest.namespace ?? defaultNamespace),
+    name: displayName(manifest.name, generateName),
     object: manifest.object,
   };
 }
@@ -44,5 +55,5 @@ export function checkManifest(manifest: Manifest, policy: Policy, defaultNamespa
   if (!allowed) verdict = 'denied';
   else if (validation.violations.length || failures || notices.length) verdict = 'warned';
   else if (mutation.patch.length || mutation.mutations.length) verdict = 'patched';
-  return { manifest, request, validation, mutation, allowed, notices, verdict };
+  return { manifest, request, handled: isHandledKind(request.kind, policy), validation, mutation, allowed, notices, verdict };
 }
