@@ -93,6 +93,51 @@ export function tlsBlocks(object: unknown): TlsBlock[] {
   return out;
 }
 
+/** The client TLS settings Istio uses for one cluster (subset × port), and where they come from. */
+export interface EffectiveTls {
+  /** Path of the `tls` block in force, e.g. spec.subsets[1].trafficPolicy.tls. */
+  path: string;
+  tls: Record<string, unknown>;
+  /** As {@link clientTlsMode} reads it. */
+  mode: string | undefined;
+}
+
+/** The first port-level setting of a trafficPolicy for `port`, with its index (Istio stops at the first). */
+function portLevelSetting(trafficPolicy: unknown, port: number): { index: number; setting: unknown } | undefined {
+  const settings = asArray(dig(trafficPolicy, 'portLevelSettings'));
+  const index = settings.findIndex((s) => portNumber(dig(s, 'port', 'number')) === port);
+  return index < 0 ? undefined : { index, setting: settings[index] };
+}
+
+/**
+ * The `tls` block Istio applies to traffic for one subset (or none) and one Service port,
+ * following istio.io/istio `MergeTrafficPolicy` (pilot/pkg/networking/util) as the cluster
+ * builder calls it: the top-level policy merged with its port-level setting for the port (a
+ * port-level setting replaces `tls` even when it has none), then the subset's `tls` if it has
+ * one, then the subset's port-level setting for the port.
+ * @param subset a subset name, or undefined for the host's default cluster.
+ * @param port a Service port number.
+ * @returns the block in force, or undefined when none applies (auto mTLS).
+ */
+export function effectiveClientTls(object: unknown, subset: string | undefined, port: number): EffectiveTls | undefined {
+  let current: { path: string; tls: unknown } | undefined;
+  const apply = (trafficPolicy: unknown, base: string): void => {
+    const tls = dig(trafficPolicy, 'tls');
+    if (tls !== undefined && tls !== null) current = { path: `${base}.tls`, tls };
+    const pls = portLevelSetting(trafficPolicy, port);
+    if (pls) current = { path: `${base}.portLevelSettings[${pls.index}].tls`, tls: dig(pls.setting, 'tls') };
+  };
+  apply(dig(object, 'spec', 'trafficPolicy'), 'spec.trafficPolicy');
+  if (subset !== undefined) {
+    const subsets = asArray(dig(object, 'spec', 'subsets'));
+    const index = subsets.findIndex((s) => asString(dig(s, 'name')) === subset);
+    const trafficPolicy = index < 0 ? undefined : dig(subsets[index], 'trafficPolicy');
+    if (trafficPolicy !== undefined && trafficPolicy !== null) apply(trafficPolicy, `spec.subsets[${index}].trafficPolicy`);
+  }
+  const tls = asRecord(current?.tls);
+  return current && tls ? { path: current.path, tls, mode: clientTlsMode(tls) } : undefined;
+}
+
 /** "traffic to <host>" plus how it was written and why a dotted short name is not a Service. */
 export function hostWords(subject: Subject): string {
   const host = subject.resolvedHost || '(no host)';
