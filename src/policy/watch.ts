@@ -19,6 +19,8 @@ export interface PolicyWatchOptions extends FileWatchOptions {
 export interface PolicySource {
   /** The policy in force now; read it per request so a reload applies to the next one. */
   current(): Policy;
+  /** Re-reads the file now, even when unchanged (SIGHUP); resolves once it is applied or refused. */
+  reload(): Promise<void>;
   close(): void;
 }
 
@@ -59,7 +61,7 @@ export async function watchPolicy(file: string | undefined, options: PolicyWatch
   if (file === undefined) {
     const policy = defaultPolicy();
     logger.info({ mode: policy.mode }, 'no policy file given: using the embedded default policy');
-    return { ok: true, source: { current: () => policy, close: () => undefined } };
+    return { ok: true, source: { current: () => policy, reload: () => Promise.resolve(), close: () => undefined } };
   }
   const initial = await readSnapshot([file]);
   const first = policyFromSnapshot(file, initial);
@@ -83,5 +85,5 @@ export async function watchPolicy(file: string | undefined, options: PolicyWatch
     },
     { ...options, onSettling: () => logger.debug({ file }, 'policy file changed: waiting for it to settle before reloading') },
   );
-  return { ok: true, source: { current: () => policy, close: () => watch.close() } };
+  return { ok: true, source: { current: () => policy, reload: () => watch.reload(), close: () => watch.close() } };
 }

@@ -12,7 +12,8 @@ export interface AdmissionListenerOptions {
   handler: AdmissionHandler;
   logger: Logger;
   limit: number;
-  isReady: () => boolean;
+  /** True once shutting down: answers then carry `Connection: close`. */
+  isDraining: () => boolean;
 }
 
 /** Handles the request and returns true, or returns false to let the next listener have it. */
@@ -60,11 +61,11 @@ function contentTypeProblem(header: string | undefined): string | undefined {
 }
 
 export function createAdmissionListener(options: AdmissionListenerOptions): AdmissionListener {
-  const { handler, logger, limit, isReady } = options;
+  const { handler, logger, limit, isDraining } = options;
 
   const refuse = (res: ServerResponse, path: string, status: number, error: string): void => {
     logger.warn({ status, path, error }, status === 400 ? 'rejected a request that is not a valid AdmissionReview' : 'rejected a request body');
-    sendJson(res, status, { error }, !isReady());
+    sendJson(res, status, { error }, isDraining());
   };
 
   const answer = (res: ServerResponse, path: string, webhook: Webhook, text: string, startedAt: bigint): void => {
@@ -82,9 +83,9 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     }
     const { review } = decoded;
     try {
-      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })), !isReady());
+      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })), isDraining());
     } catch (err) {
-      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger), !isReady());
+      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger), isDraining());
     }
   };
 

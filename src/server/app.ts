@@ -20,10 +20,14 @@ export interface AppOptions {
   getPolicy: () => Policy;
   logger: Logger;
   metrics: Metrics;
-  /** False while starting or draining; /readyz then answers 503. */
+  /** False while starting or draining, or while the certificate is not valid; /readyz then answers 503. */
   isReady: () => boolean;
   /** Why not ready, for the /readyz body. */
   notReadyReason?: () => string;
+  /** More for the /readyz body (the certificate's validity), ready or not. */
+  readinessDetail?: () => Record<string, unknown>;
+  /** True once shutting down: every answer then carries `Connection: close`. Defaults to not ready. */
+  isDraining?: () => boolean;
   bodyLimitBytes?: number;
 }
 
@@ -61,7 +65,8 @@ export function createApp(options: AppOptions): App {
   const { logger, metrics, isReady } = options;
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const handler = withDecisionLog(withMetrics(decide(options.getPolicy), metrics), logger);
-  const admission = createAdmissionListener({ handler, logger, limit, isReady });
+  const isDraining = options.isDraining ?? (() => !isReady());
+  const admission = createAdmissionListener({ handler, logger, limit, isDraining });
   const app = createExpressApp(options);
   return (req, res) => {
     if (!admission(req, res)) app(req, res);
@@ -70,13 +75,15 @@ export function createApp(options: AppOptions): App {
 
 function createExpressApp(options: AppOptions): Express {
   const { logger, isReady } = options;
+  const isDraining = options.isDraining ?? (() => !isReady());
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
   app.use((req, res, next) => {
     // While draining, ask keep-alive clients to reconnect, which lands them on another replica.
-    if (!isReady()) res.set('Connection', 'close');
+    // These routes answer synchronously, so this is also the moment the answer is written.
+    if (isDraining()) res.set('Connection', 'close');
     next();
   });
 
@@ -84,8 +91,9 @@ function createExpressApp(options: AppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', (_req, res) => {
-    if (isReady()) res.json({ status: 'ready' });
-    else res.status(503).json({ status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready' });
+    const detail = options.readinessDetail?.() ?? {};
+    if (isReady()) res.json({ status: 'ready', ...detail });
+    else res.status(503).json({ status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready', ...detail });
   });
 
   app.use((req, res) => {

@@ -15,7 +15,12 @@ export interface TlsFiles {
 export interface CertificateInfo {
   serialNumber: string;
   subject: string;
+  notBefore: Date;
   notAfter: Date;
+  /** Subject alternative names as OpenSSL prints them (`DNS:name`, `IP Address:addr`). */
+  subjectAltNames: string[];
+  /** True when `name` is one of the certificate's DNS names (wildcards as TLS clients match them). */
+  matchesName(name: string): boolean;
 }
 
 export type CertificateResult =
@@ -79,6 +84,29 @@ export function loadCertificate(files: TlsFiles, snapshot: FileSnapshot): Certif
   return {
     ok: true,
     context,
-    info: { serialNumber: x509.serialNumber, subject: x509.subject, notAfter: new Date(Date.parse(x509.validTo)) },
+    info: {
+      serialNumber: x509.serialNumber,
+      subject: x509.subject,
+      notBefore: new Date(Date.parse(x509.validFrom)),
+      notAfter: new Date(Date.parse(x509.validTo)),
+      subjectAltNames: x509.subjectAltName ? x509.subjectAltName.split(', ') : [],
+      matchesName: (name) => x509.checkHost(name, { subject: 'never' }) !== undefined,
+    },
   };
+}
+
+/**
+ * Why the certificate cannot be served at `now`, or undefined: outside its validity period every
+ * API server handshake fails. Not yet valid is usually clock skew or an early renewal.
+ */
+export function validityProblem(info: CertificateInfo, now: Date): string | undefined {
+  if (now < info.notBefore) return `the serving certificate is not valid until ${info.notBefore.toISOString()}`;
+  if (now > info.notAfter) return `the serving certificate expired at ${info.notAfter.toISOString()}`;
+  return undefined;
+}
+
+/** Why the certificate does not fit the name the API server dials (when it is configured), or undefined. */
+export function nameProblem(info: CertificateInfo, expectedName: string | undefined): string | undefined {
+  if (expectedName === undefined || info.matchesName(expectedName)) return undefined;
+  return `the serving certificate is not valid for ${expectedName} (its names: ${info.subjectAltNames.join(', ') || 'none'})`;
 }

@@ -24,6 +24,8 @@ export interface FileWatchOptions {
 }
 
 export interface FileWatch {
+  /** Re-reads the files now and reports them even when unchanged; resolves when handled. */
+  reload(): Promise<void>;
   close(): void;
 }
 
@@ -78,23 +80,22 @@ export function watchFiles(
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   let last = initial.fingerprint;
   let closed = false;
-  let running = false;
+  let running: Promise<void> | undefined;
   let again = false;
+  let forced = false;
   let debounce: NodeJS.Timeout | undefined;
 
-  const check = async (): Promise<void> => {
-    if (closed) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
+  const loop = async (): Promise<void> => {
     try {
       do {
         again = false;
+        // A forced check (SIGHUP) is an operator saying "the files are ready": no settling,
+        // and applied even when unchanged (a pair refused as not yet valid may be valid now).
+        const force = forced;
+        forced = false;
         let snapshot = await readSnapshot(paths);
-        if (closed || snapshot.fingerprint === last) continue;
-        if (settleMs > 0) {
+        if (closed || (!force && snapshot.fingerprint === last)) continue;
+        if (!force && settleMs > 0) {
           options.onSettling?.();
           for (;;) {
             await pause(settleMs);
@@ -110,8 +111,18 @@ export function watchFiles(
         await onChange(snapshot);
       } while (again && !closed);
     } finally {
-      running = false;
+      running = undefined;
     }
+  };
+  /** Resolves once the check (and any change seen meanwhile) has been handled. */
+  const check = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = loop();
+    return running;
   };
   // onChange reports its own failures; a rejected check must not become an unhandled rejection.
   const runCheck = (): void => void check().catch(() => undefined);
@@ -139,6 +150,10 @@ export function watchFiles(
   poll.unref();
 
   return {
+    reload(): Promise<void> {
+      forced = true;
+      return check().catch(() => undefined);
+    },
     close(): void {
       closed = true;
       clearInterval(poll);

@@ -10,6 +10,8 @@ export interface MetricsServerOptions {
   logger: Logger;
   isReady: () => boolean;
   notReadyReason?: () => string;
+  /** More for the /readyz body (the certificate's validity), ready or not. */
+  readinessDetail?: () => Record<string, unknown>;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -29,8 +31,9 @@ export function createMetricsServer(options: MetricsServerOptions): Server {
     }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz') {
-      if (isReady()) return sendJson(res, 200, { status: 'ready' });
-      return sendJson(res, 503, { status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready' });
+      const detail = options.readinessDetail?.() ?? {};
+      if (isReady()) return sendJson(res, 200, { status: 'ready', ...detail });
+      return sendJson(res, 503, { status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready', ...detail });
     }
     registry.metrics().then(
       (text) => {

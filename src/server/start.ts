@@ -1,11 +1,14 @@
 // Wiring, in one place: policy, metrics, the admission app over TLS, the metrics listener,
 // readiness and the drain. Everything it needs is passed in: the server reads no environment
-// variables and no argv (the CLI does), and it installs no signal handlers (the CLI calls close()).
+// variables and no argv (the CLI does). The CLI owns SIGTERM/SIGINT (it calls close()); the
+// server itself handles SIGHUP while it runs, by re-reading its files, because SIGHUP's default
+// action kills the process mid-response and with no log line (`kill -HUP` is the usual
+// "reload your configuration" of a daemon).
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { watchPolicy } from '../policy/watch.js';
 import { createApp } from './app.js';
-import type { TlsFiles } from './certificate.js';
+import { validityProblem, type CertificateInfo, type TlsFiles } from './certificate.js';
 import { trackConnections } from './connections.js';
 import type { FileWatchOptions } from './file-watch.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -35,6 +38,10 @@ export interface ServerOptions {
   /** Poll period and debounce of the certificate and policy file watches. */
   watch?: FileWatchOptions;
   bodyLimitBytes?: number;
+  /** The DNS name the API server dials (Service name): a certificate without it is refused. */
+  expectedName?: string;
+  /** Signal that re-reads the policy and certificate files; false to leave signals alone. */
+  reloadSignal?: NodeJS.Signals | false;
 }
 
 export interface RunningServer {
@@ -42,6 +49,8 @@ export interface RunningServer {
   metricsPort: number;
   metrics: Metrics;
   isReady(): boolean;
+  /** Re-reads the policy and certificate files now, even when unchanged (what SIGHUP does). */
+  reload(): Promise<void>;
   /** Readiness off, stop accepting, let in-flight requests finish (bounded), then resolve. */
   close(): Promise<void>;
 }
@@ -94,14 +103,34 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const source = policy.source;
 
   let state: 'starting' | 'serving' | 'draining' = 'starting';
-  const isReady = (): boolean => state === 'serving';
-  const notReadyReason = (): string => (state === 'draining' ? 'shutting down: draining in-flight requests' : 'starting up');
+  // Set once the TLS server exists; read by readiness, which the app needs before that.
+  const serving: { certificate?: () => CertificateInfo } = {};
+  // A certificate outside its validity period fails every handshake: not ready, and /readyz says why.
+  const certificateProblem = (): string | undefined => (serving.certificate ? validityProblem(serving.certificate(), new Date()) : undefined);
+  const isReady = (): boolean => state === 'serving' && certificateProblem() === undefined;
+  const isDraining = (): boolean => state === 'draining';
+  const notReadyReason = (): string =>
+    state === 'draining' ? 'shutting down: draining in-flight requests' : state === 'starting' ? 'starting up' : (certificateProblem() ?? 'not ready');
+  const readinessDetail = (): Record<string, unknown> => {
+    if (!serving.certificate) return {};
+    const c = serving.certificate();
+    return {
+      certificate: {
+        serial: c.serialNumber,
+        notBefore: c.notBefore.toISOString(),
+        notAfter: c.notAfter.toISOString(),
+        secondsToExpiry: Math.floor((c.notAfter.getTime() - Date.now()) / 1000),
+      },
+    };
+  };
+  const readiness = { isReady, notReadyReason, readinessDetail };
 
-  const app = createApp({ getPolicy: source.current, logger, metrics, isReady, notReadyReason, bodyLimitBytes: options.bodyLimitBytes });
+  const app = createApp({ getPolicy: source.current, logger, metrics, ...readiness, isDraining, bodyLimitBytes: options.bodyLimitBytes });
   const tlsResult = await createTlsServer(app, {
     ...options.tls,
     logger,
     ...(options.watch && { watch: options.watch }),
+    ...(options.expectedName !== undefined && { expectedName: options.expectedName }),
     onCertificate: (info) => metrics.certificateExpiry.set(info.notAfter.getTime() / 1000),
     onReload: (result) => metrics.certificateReloads.inc({ result }),
   });
@@ -110,8 +139,9 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     return { ok: false, errors: [tlsResult.error] };
   }
   const { tls } = tlsResult;
+  serving.certificate = tls.certificate;
   const admissionConnections = trackConnections(tls.server);
-  const metricsServer = createMetricsServer({ registry: metrics.registry, logger, isReady, notReadyReason });
+  const metricsServer = createMetricsServer({ registry: metrics.registry, logger, ...readiness });
   const metricsSockets = trackSockets(metricsServer);
 
   const stopAll = async (): Promise<void> => {
@@ -130,6 +160,22 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   state = 'serving';
   logger.info({ host: options.host, port: admission.port, metricsPort: scrape.port, policyFile: options.policyFile ?? null }, 'mtls-guard is serving');
 
+  const reload = async (): Promise<void> => {
+    await Promise.all([source.reload(), tls.reload()]);
+  };
+  const reloadSignal = options.reloadSignal ?? 'SIGHUP';
+  const onReloadSignal = (signal: NodeJS.Signals): void => {
+    if (state !== 'serving') {
+      logger.info({ signal }, 'signal received while shutting down: ignored');
+      return;
+    }
+    logger.info({ signal }, 'signal received: re-reading the policy and certificate files');
+    void reload().then(() =>
+      logger.info({ signal, mode: source.current().mode, serial: tls.certificate().serialNumber }, 'policy and certificate files re-read'),
+    );
+  };
+  if (reloadSignal) process.on(reloadSignal, onReloadSignal);
+
   const drain = async (): Promise<void> => {
     state = 'draining';
     logger.info({ graceMs, connections: admissionConnections.count() }, 'shutting down: readiness off, draining in-flight requests');
@@ -145,6 +191,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
     }
     await stopAll();
     logger.info('mtls-guard stopped');
+    if (reloadSignal) process.off(reloadSignal, onReloadSignal);
   };
   let closing: Promise<void> | undefined;
 
@@ -155,6 +202,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
       metricsPort: scrape.port,
       metrics,
       isReady,
+      reload,
       close: () => (closing ??= drain()),
     },
   };

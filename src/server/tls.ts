@@ -1,11 +1,12 @@
 // The HTTPS server for admission. Certificates rotated on disk (cert-manager, OpenShift
 // service-ca) are picked up by swapping the server's secure context: new handshakes get the
 // new pair, established connections keep theirs, so no request and no keep-alive connection is
-// dropped. A pair that does not load is refused and the previous one stays in force.
+// dropped. A pair that does not load, does not match, is outside its validity period or lacks
+// the expected name is refused and the previous one stays in force.
 import { createServer, type Server } from 'node:https';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
-import { loadCertificate, tlsPaths, type CertificateInfo, type TlsFiles } from './certificate.js';
+import { loadCertificate, nameProblem, tlsPaths, validityProblem, type CertificateInfo, type TlsFiles } from './certificate.js';
 import { readSnapshot, watchFiles, type FileWatchOptions } from './file-watch.js';
 
 // The API server reuses webhook connections for up to 90 s: stay open longer than that so it
@@ -24,11 +25,16 @@ export interface TlsServerOptions extends TlsFiles {
   /** Told about every certificate in force: at start and after each successful reload. */
   onCertificate?: (info: CertificateInfo) => void;
   onReload?: (result: 'success' | 'error') => void;
+  /** The name the API server dials (the Service's DNS name): a certificate without it is refused.
+   * Without it the server cannot know that name; the SANs are logged for a person to check. */
+  expectedName?: string;
 }
 
 export interface TlsServer {
   server: Server;
   certificate(): CertificateInfo;
+  /** Re-reads the files now (SIGHUP), even when unchanged, and applies them like a change. */
+  reload(): Promise<void>;
   /** Stops watching the files; closing the server is the caller's. */
   stopWatching(): void;
 }
@@ -43,6 +49,8 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
   const initial = await readSnapshot(paths);
   const first = loadCertificate(files, initial);
   if (!first.ok) return first;
+  const wrongName = nameProblem(first.info, options.expectedName);
+  if (wrongName) return { ok: false, error: `${files.certFile}: ${wrongName}` };
   let current = first.info;
 
   const clientAuth = files.clientCaFile !== undefined;
@@ -67,9 +75,18 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
     logger[level]({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
   });
 
-  const describe = (info: CertificateInfo) => ({ serial: info.serialNumber, subject: info.subject, notAfter: info.notAfter.toISOString() });
-  logger.info({ ...describe(current), certFile: files.certFile, clientCa: files.clientCaFile }, 'serving certificate loaded');
-  if (current.notAfter.getTime() < Date.now()) logger.warn(describe(current), 'serving certificate has expired');
+  const describe = (info: CertificateInfo) => ({
+    serial: info.serialNumber,
+    subject: info.subject,
+    subjectAltNames: info.subjectAltNames,
+    notBefore: info.notBefore.toISOString(),
+    notAfter: info.notAfter.toISOString(),
+  });
+  logger.info({ ...describe(current), certFile: files.certFile, clientCa: files.clientCaFile, expectedName: options.expectedName ?? null }, 'serving certificate loaded');
+  // Served all the same: there is no other pair to serve, and the files may be renewed any
+  // moment (then the reload applies them). Readiness stays false meanwhile (start.ts).
+  const startProblem = validityProblem(current, new Date());
+  if (startProblem) logger.error({ ...describe(current), problem: startProblem }, 'serving certificate is not valid now: not ready until a valid pair is loaded');
   options.onCertificate?.(current);
 
   const watch = watchFiles(
@@ -79,6 +96,12 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
       const next = loadCertificate(files, snapshot);
       if (!next.ok) {
         logger.error({ error: next.error, serial: current.serialNumber }, 'new certificate files refused: the previous certificate stays in force');
+        options.onReload?.('error');
+        return;
+      }
+      const problem = validityProblem(next.info, new Date()) ?? nameProblem(next.info, options.expectedName);
+      if (problem) {
+        logger.error({ error: problem, refused: describe(next.info), serial: current.serialNumber }, 'new certificate refused: the previous certificate stays in force');
         options.onReload?.('error');
         return;
       }
@@ -97,5 +120,5 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
     options.watch,
   );
 
-  return { ok: true, tls: { server, certificate: () => current, stopWatching: () => watch.close() } };
+  return { ok: true, tls: { server, certificate: () => current, reload: () => watch.reload(), stopWatching: () => watch.close() } };
 }

@@ -3,7 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { pino, type Logger } from 'pino';
@@ -146,4 +146,32 @@ export async function writePem(dir: string, name: string, pem: Pem): Promise<{ c
   await writeFile(certFile, pem.cert);
   await writeFile(keyFile, pem.key);
   return { certFile, keyFile };
+}
+
+/** A serving certificate for `localhost` with the validity given, for the public key of `keyPem`
+ * (so swapping only the certificate file is one change of a matching pair). */
+export async function servingCertFor(ca: Pem, keyPem: string, validity: { notBefore: Date; notAfter: Date; dnsNames?: string[] }): Promise<Pem> {
+  const caCert = new x509.X509Certificate(ca.cert);
+  const caKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decode(ca.key)[0] as ArrayBuffer, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ format: 'der', type: 'spki' });
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+  const dnsNames = validity.dnsNames ?? ['localhost'];
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: `1${randomBytes(7).toString('hex')}`,
+      subject: `CN=${dnsNames[0] ?? 'localhost'}`,
+      issuer: caCert.subject,
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      publicKey,
+      signingKey: caKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension([...dnsNames.map((value) => ({ type: 'dns' as const, value })), { type: 'ip', value: '127.0.0.1' }]),
+      ],
+    },
+    webcrypto,
+  );
+  return { cert: cert.toString('pem'), key: keyPem };
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Pem } from '../../src/certs/generate.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/start.js';
-import { generateCa, localhostCert, memoryLogger, peerAuthentication, silentLogger, tempDir, waitFor, writePem } from './helpers.js';
+import { generateCa, localhostCert, memoryLogger, peerAuthentication, servingCertFor, silentLogger, tempDir, waitFor, writePem } from './helpers.js';
 
 interface Reply {
   status: number;
@@ -55,7 +55,8 @@ async function options(dir: string, extra: Partial<ServerOptions> = {}): Promise
     port: 0,
     metricsPort: 0,
     logger: silentLogger(),
-    watch: { pollMs: 50, debounceMs: 10 },
+    watch: { pollMs: 50, debounceMs: 10, settleMs: 20 },
+    drainIdleCloseMs: 100,
     ...extra,
   };
 }
@@ -122,7 +123,9 @@ describe('a running server', () => {
     assert.match(metrics.body, /^mtls_guard_admission_requests_total\{webhook="validate",kind="PeerAuthentication",operation="CREATE",decision="denied",mode="enforce"\} 1$/m);
     const notAfter = Date.parse(new X509Certificate(serving.cert).validTo) / 1000;
     assert.match(metrics.body, new RegExp(`^mtls_guard_certificate_expiry_timestamp_seconds ${notAfter}$`, 'm'));
-    assert.deepEqual(JSON.parse((await plainGet(server.metricsPort, '/readyz')).body), { status: 'ready' });
+    const readyz = JSON.parse((await plainGet(server.metricsPort, '/readyz')).body);
+    assert.equal(readyz.status, 'ready');
+    assert.equal(readyz.certificate.notAfter, new Date(notAfter * 1000).toISOString());
     assert.equal((await plainGet(server.metricsPort, '/healthz')).status, 200);
     assert.equal((await plainGet(server.metricsPort, '/other')).status, 404);
   });
@@ -139,6 +142,73 @@ describe('a running server', () => {
     await waitFor('the reload success metric', async () => /^mtls_guard_policy_reloads_total\{result="success"\} 1$/m.test((await plainGet(server.metricsPort, '/metrics')).body));
     const audited = await post(server.port, '/validate', peerAuthentication('DISABLE'), { ca: ca.cert, agent });
     assert.equal(JSON.parse(audited.body).response.allowed, true);
+  });
+});
+
+describe('certificate validity and SIGHUP', () => {
+  const metricValue = async (port: number, name: string): Promise<string | undefined> =>
+    new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec((await plainGet(port, '/metrics')).body)?.[1];
+
+  test('an expired certificate at start: served, but not ready, /readyz says why; a valid pair on reload makes it ready', async () => {
+    const { dir, remove } = await tempDir();
+    const day = 86_400_000;
+    const now = Date.now();
+    const expired = await servingCertFor(ca, serving.key, { notBefore: new Date(now - 10 * day), notAfter: new Date(now - day) });
+    const { logger, lines } = memoryLogger();
+    const tls = await writePem(dir, 'expired', expired);
+    const result = await startServer(await options(dir, { tls, logger }));
+    assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
+    const { server } = result;
+    try {
+      assert.equal(server.isReady(), false);
+      const readyz = await plainGet(server.metricsPort, '/readyz');
+      assert.equal(readyz.status, 503);
+      const body = JSON.parse(readyz.body);
+      const notAfter = new Date(Math.floor((now - day) / 1000) * 1000);
+      assert.match(body.reason, new RegExp(`the serving certificate expired at ${notAfter.toISOString()}`));
+      assert.equal(body.certificate.notAfter, notAfter.toISOString());
+      assert.ok(body.certificate.secondsToExpiry < -86_000, `secondsToExpiry ${body.certificate.secondsToExpiry}`);
+      assert.equal(await metricValue(server.metricsPort, 'mtls_guard_certificate_expiry_timestamp_seconds'), String(notAfter.getTime() / 1000));
+      assert.ok(lines.some((l) => l.level === 50 && /serving certificate is not valid now/.test(l.msg)));
+
+      await writeFile(`${tls.certFile}.tmp`, serving.cert);
+      await rename(`${tls.certFile}.tmp`, tls.certFile);
+      await waitFor('the valid certificate to make the server ready', () => server.isReady());
+      const ready = JSON.parse((await plainGet(server.metricsPort, '/readyz')).body);
+      const validTo = Date.parse(new X509Certificate(serving.cert).validTo);
+      assert.equal(ready.certificate.notAfter, new Date(validTo).toISOString());
+      assert.ok(ready.certificate.secondsToExpiry > 86_400 * 300);
+      assert.equal(await metricValue(server.metricsPort, 'mtls_guard_certificate_expiry_timestamp_seconds'), String(validTo / 1000));
+    } finally {
+      await server.close();
+      await remove();
+    }
+  });
+
+  test('SIGHUP re-reads the policy and the certificate at once, without waiting for the file watch', async () => {
+    const { dir, remove } = await tempDir();
+    const policyFile = join(dir, 'policy.yaml');
+    await writeFile(policyFile, 'mode: enforce\n');
+    const { logger, lines } = memoryLogger();
+    // The watch would take an hour: only the signal can explain a reload.
+    const result = await startServer(await options(dir, { policyFile, logger, watch: { pollMs: 3_600_000, useFsWatch: false } }));
+    assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
+    const { server } = result;
+    const agent = new Agent({ keepAlive: false, ca: ca.cert });
+    try {
+      await writeFile(policyFile, 'mode: audit\n');
+      process.emit('SIGHUP', 'SIGHUP');
+      await waitFor('the re-read to finish', () => lines.some((l) => l.msg === 'policy and certificate files re-read'));
+      assert.ok(lines.some((l) => l.msg === 'signal received: re-reading the policy and certificate files' && l['signal'] === 'SIGHUP'));
+      const audited = await post(server.port, '/validate', peerAuthentication('DISABLE'), { agent });
+      assert.equal(JSON.parse(audited.body).response.allowed, true, 'the audit policy is in force');
+      assert.equal(server.isReady(), true);
+    } finally {
+      agent.destroy();
+      await server.close();
+      await remove();
+    }
+    assert.equal(process.listenerCount('SIGHUP'), 0, 'the handler is removed once stopped');
   });
 });
 
@@ -183,7 +253,7 @@ describe('drain on close()', () => {
       assert.equal(server.isReady(), false, 'readiness is off as soon as close() is called');
       const readyz = await plainGet(server.metricsPort, '/readyz');
       assert.equal(readyz.status, 503);
-      assert.deepEqual(JSON.parse(readyz.body), { status: 'not ready', reason: 'shutting down: draining in-flight requests' });
+      assert.deepEqual({ ...JSON.parse(readyz.body), certificate: undefined }, { status: 'not ready', reason: 'shutting down: draining in-flight requests', certificate: undefined });
       await assert.rejects(post(server.port, '/validate', peerAuthentication('STRICT'), { ca: ca.cert, agent: false }), /ECONNREFUSED/);
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(closed, false, 'close() waits for the in-flight request');

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Pem } from '../../src/certs/generate.js';
 import type { CertificateInfo } from '../../src/server/certificate.js';
 import { createTlsServer, type TlsServer } from '../../src/server/tls.js';
-import { clientCert, generateCa, LEVEL, localhostCert, memoryLogger, silentLogger, tempDir, waitFor, writePem, type LogLine } from './helpers.js';
+import { clientCert, generateCa, LEVEL, localhostCert, memoryLogger, servingCertFor, silentLogger, tempDir, waitFor, writePem, type LogLine } from './helpers.js';
 
 interface Reply {
   status: number;
@@ -277,6 +277,76 @@ describe('certificate rotation', () => {
       assert.equal(await fresh(), serialOf(next));
     } finally {
       await stop(tls);
+      await remove();
+    }
+  });
+
+  test('on reload, an expired, a not-yet-valid or a wrong-name certificate is refused and the old one stays in force', async () => {
+    const { dir, remove } = await tempDir();
+    const files = await writePem(dir, 'tls', serving);
+    const { logger, lines } = memoryLogger();
+    const results: string[] = [];
+    const seen: CertificateInfo[] = [];
+    const result = await createTlsServer(hello, {
+      ...files,
+      logger,
+      expectedName: 'localhost',
+      watch: { pollMs: 50, debounceMs: 10, settleMs: 20 },
+      onReload: (r) => results.push(r),
+      onCertificate: (info) => seen.push(info),
+    });
+    assert.ok(result.ok);
+    const tls = result.tls;
+    const port = await listen(tls);
+    const fresh = async (): Promise<string> => (await get(port, { ca: ca.cert, agent: false, servername: 'localhost' })).serial;
+    const day = 86_400_000;
+    const now = Date.now();
+    // Same key as the pair in force, so each step is one file and one change.
+    const cases: [string, Pem, RegExp][] = [
+      ['expired', await servingCertFor(ca, serving.key, { notBefore: new Date(now - 10 * day), notAfter: new Date(now - day) }), /expired at/],
+      ['not yet valid', await servingCertFor(ca, serving.key, { notBefore: new Date(now + day), notAfter: new Date(now + 10 * day) }), /not valid until/],
+      ['for another name', await servingCertFor(ca, serving.key, { notBefore: new Date(now - day), notAfter: new Date(now + day), dnsNames: ['elsewhere.example'] }), /not valid for localhost/],
+    ];
+    try {
+      for (const [i, [what, pem, problem]] of cases.entries()) {
+        await replaceFile(files.certFile, pem.cert);
+        await waitFor(`the ${what} certificate to be judged`, () => results.length === i + 1);
+        assert.equal(results[i], 'error', `the ${what} certificate is refused`);
+        assert.equal(tls.certificate().serialNumber, serialOf(serving));
+        assert.equal(await fresh(), serialOf(serving), 'new connections still get the old certificate');
+        const refusal = lines.filter((l) => l.level === LEVEL.error).at(-1);
+        assert.match(String(refusal?.msg), /new certificate refused/);
+        assert.match(String(refusal?.['error']), problem);
+      }
+      assert.equal(seen.length, 1, 'only the start-up certificate was reported (the expiry metric is unchanged)');
+      assert.ok(!lines.some((l) => l.msg === 'serving certificate reloaded'));
+
+      // A valid pair after them all is applied.
+      const next = await servingCertFor(ca, serving.key, { notBefore: new Date(now - day), notAfter: new Date(now + 2 * day) });
+      await replaceFile(files.certFile, next.cert);
+      await waitFor('the valid certificate to load', () => results.length === cases.length + 1);
+      assert.equal(results.at(-1), 'success');
+      assert.equal(await fresh(), serialOf(next));
+      assert.equal(seen.at(-1)?.notAfter.getTime(), Math.floor((now + 2 * day) / 1000) * 1000);
+    } finally {
+      await stop(tls);
+      await remove();
+    }
+  });
+
+  test('at start, a certificate without the expected name fails; without an expected name its SANs are logged', async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      const files = await writePem(dir, 'tls', serving);
+      const wrong = await createTlsServer(hello, { ...files, logger: silentLogger(), expectedName: 'mtls-guard.mtls-guard.svc' });
+      assert.equal(wrong.ok, false);
+      assert.match(wrong.ok ? '' : wrong.error, /not valid for mtls-guard\.mtls-guard\.svc \(its names: DNS:localhost, IP Address:127\.0\.0\.1\)/);
+      const { logger, lines } = memoryLogger();
+      const any = await createTlsServer(hello, { ...files, logger });
+      assert.ok(any.ok);
+      any.tls.stopWatching();
+      assert.deepEqual(lines.find((l) => l.msg === 'serving certificate loaded')?.['subjectAltNames'], ['DNS:localhost', 'IP Address:127.0.0.1']);
+    } finally {
       await remove();
     }
   });
