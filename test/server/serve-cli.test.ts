@@ -1,5 +1,6 @@
 // `mtls-guard serve` in a child process: exit 2 with the flag or file named on bad input, a
-// self-signed localhost certificate when none is given, and SIGTERM → drain → exit 0.
+// self-signed localhost certificate when none is given, SIGHUP → re-read files and keep serving,
+// and SIGTERM → drain → exit 0.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, readFile, writeFile } from 'node:fs/promises';
@@ -95,5 +96,44 @@ test('serve without a certificate makes a localhost one, says where its CA is, a
     await assert.rejects(access(caFile), 'the temporary certificate directory is removed');
   } finally {
     r.child.kill('SIGKILL');
+  }
+});
+
+test('serve survives SIGHUP: it logs, re-reads the policy and certificate, and keeps serving', async () => {
+  const { dir, remove } = await tempDir();
+  const policyFile = join(dir, 'policy.yaml');
+  await writeFile(policyFile, 'mode: enforce\n');
+  const r = run(['--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--config', policyFile]);
+  try {
+    await waitFor('the server to start', () => r.stdout().includes('mtls-guard is serving'), 15_000);
+    const port = r
+      .stdout()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; port?: number })
+      .find((l) => l.msg === 'mtls-guard is serving')?.port;
+    assert.ok(port);
+    const healthz = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        get({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+    assert.equal(await healthz(), 200);
+
+    r.child.kill('SIGHUP');
+    await waitFor('the re-read to be logged', () => r.stdout().includes('policy and certificate files re-read') || r.child.exitCode !== null || r.child.signalCode !== null, 10_000);
+    assert.equal(r.child.signalCode, null, `SIGHUP did not kill the server: ${r.stderr()}`);
+    assert.equal(r.child.exitCode, null);
+    assert.match(r.stdout(), /"signal":"SIGHUP".*re-reading the policy and certificate files/);
+    assert.match(r.stdout(), /"msg":"policy reloaded"/);
+    assert.equal(await healthz(), 200, 'still serving on the same port');
+
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exit, 0);
+  } finally {
+    r.child.kill('SIGKILL');
+    await remove();
   }
 });
