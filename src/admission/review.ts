@@ -27,6 +27,31 @@ function objectName(req: Record<string, unknown>, object: unknown, oldObject: un
   return displayName(name, asString(dig(object, 'metadata', 'generateName')));
 }
 
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeJson(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * CREATE and UPDATE carry the object being written, and UPDATE the one it replaces (the API
+ * server always sends both), so anything but a JSON object there is not a review from an API
+ * server; judging it would let it through unexamined. DELETE carries no object and CONNECT
+ * an options object that is not judged.
+ */
+function checkObjects(operation: AdmissionOperation, req: Record<string, unknown>): string | undefined {
+  if (operation !== 'CREATE' && operation !== 'UPDATE') return undefined;
+  if (!isObject(req['object'])) return `request.object: expected the ${operation === 'CREATE' ? 'object being created' : 'new object'} (a JSON object) on ${operation}, got ${describeJson(req['object'])}`;
+  if (operation === 'UPDATE' && !isObject(req['oldObject'])) {
+    return `request.oldObject: expected the object being replaced (a JSON object) on UPDATE, got ${describeJson(req['oldObject'])}`;
+  }
+  return undefined;
+}
+
 export function decodeReview(body: unknown): DecodeResult {
   const review = asRecord(body);
   if (!review) return fail('body is not a JSON object; expected an AdmissionReview');
@@ -64,6 +89,8 @@ export function decodeReview(body: unknown): DecodeResult {
   }
   const object = req['object'] ?? null;
   const oldObject = req['oldObject'] ?? null;
+  const objectProblem = checkObjects(operation as AdmissionOperation, req);
+  if (objectProblem) return fail(objectProblem);
   const user: EngineRequest['user'] = {};
   if (typeof username === 'string') user.username = username;
   if (Array.isArray(groupsRaw)) user.groups = groupsRaw as string[];

@@ -117,6 +117,38 @@ describe('bad request bodies', () => {
     assert.match(res.body.error, /^request\.uid: missing/);
   });
 
+  const objectCases: [string, string, (req: Record<string, unknown>) => void, RegExp][] = [
+    ['object null on CREATE', 'CREATE', (req) => (req['object'] = null), /^request\.object: expected the object being created \(a JSON object\) on CREATE, got null$/],
+    ['object a string on CREATE', 'CREATE', (req) => (req['object'] = 'PeerAuthentication'), /^request\.object: .* got a string$/],
+    ['object an array on CREATE', 'CREATE', (req) => (req['object'] = [{ kind: 'PeerAuthentication' }]), /^request\.object: .* got an array$/],
+    ['object missing on CREATE', 'CREATE', (req) => delete req['object'], /^request\.object: .* got missing$/],
+    ['object an array on UPDATE', 'UPDATE', (req) => (req['object'] = []), /^request\.object: expected the new object .* on UPDATE, got an array$/],
+    ['oldObject a string on UPDATE', 'UPDATE', (req) => (req['oldObject'] = 'x'), /^request\.oldObject: expected the object being replaced \(a JSON object\) on UPDATE, got a string$/],
+    ['oldObject null on UPDATE', 'UPDATE', (req) => (req['oldObject'] = null), /^request\.oldObject: .* got null$/],
+  ];
+  for (const [name, operation, spoil, message] of objectCases) {
+    test(`${name}: 400 naming the field`, async () => {
+      const body = peerAuthentication('DISABLE', { operation: operation as 'CREATE' | 'UPDATE' });
+      const req = body['request'] as Record<string, unknown>;
+      if (operation === 'UPDATE') req['oldObject'] = structuredClone(req['object']);
+      spoil(req);
+      for (const path of ['/validate', '/mutate']) {
+        const res = await request(setup().app).post(path).send(body).expect(400);
+        assert.match(res.body.error, message, path);
+      }
+    });
+  }
+
+  test('a well-formed UPDATE, a DELETE with no object and a CONNECT are still judged', async () => {
+    const update = peerAuthentication('STRICT', { operation: 'UPDATE' });
+    const req = update['request'] as Record<string, unknown>;
+    req['oldObject'] = structuredClone(req['object']);
+    await request(setup().app).post('/validate').send(update).expect(200);
+    const connect = peerAuthentication('STRICT', { operation: 'CONNECT' });
+    (connect['request'] as Record<string, unknown>)['object'] = null;
+    await request(setup().app).post('/validate').send(connect).expect(200);
+  });
+
   test('a body of exactly the limit is accepted; one byte more is 413', async () => {
     const s = setup();
     const json = JSON.stringify(peerAuthentication('STRICT'));
