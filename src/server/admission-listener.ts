@@ -136,9 +136,17 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
       chunks.length = 0;
       answer(res, path, webhook, text, startedAt);
     });
-    req.on('error', (err) => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       if (done) return;
       done = true;
+      chunks.length = 0;
+      if (err.code === 'ECONNRESET' || req.socket.destroyed) {
+        // The client went away, or the drain cut the connection at the end of the grace period
+        // (already logged at warn): nobody is left to answer, and the request was not a bad one.
+        const detail = { path, receivedBytes: received, declaredBytes: Number.isFinite(declared) ? declared : null, err: err.message };
+        logger[isDraining() ? 'info' : 'warn'](detail, 'request aborted before its body was complete: no answer sent');
+        return;
+      }
       logger.warn({ path, err: err.message }, 'request body could not be read');
       if (!res.headersSent) refuse(res, path, 400, `request body could not be read: ${err.message}`);
     });

@@ -23,8 +23,9 @@ export interface ConnectionTracker {
    * `Connection: close` from now on (the caller's readiness flag does that).
    */
   drain(idleCloseMs: number): Promise<void>;
-  /** Cuts every connection now (grace period over, or start-up failed). */
-  destroyAll(): void;
+  /** Cuts every connection now (grace period over, or start-up failed); resolves once every
+   * request on them has seen its abort, so that is logged before the server says it stopped. */
+  destroyAll(): Promise<void>;
 }
 
 const DRAIN_CHECK_MS = 25;
@@ -78,8 +79,14 @@ export function trackConnections(server: Server): ConnectionTracker {
       const sweep = setInterval(() => endIdle(idleCloseMs), DRAIN_CHECK_MS);
       return closed.finally(() => clearInterval(sweep));
     },
-    destroyAll() {
+    async destroyAll() {
+      const open = [...raw, ...idleSince.keys()].filter((s) => !s.closed);
+      const closed = open.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
       for (const socket of raw) socket.destroy();
+      for (const socket of idleSince.keys()) socket.destroy();
+      await Promise.all(closed);
+      // The requests' abort events follow their socket's close within the same turn.
+      await new Promise((resolve) => setImmediate(resolve));
     },
   };
 }

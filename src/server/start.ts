@@ -147,8 +147,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const stopAll = async (): Promise<void> => {
     tls.stopWatching();
     source.close();
-    admissionConnections.destroyAll();
-    await Promise.all([closeNow(tls.server, []), closeNow(metricsServer, metricsSockets)]);
+    await Promise.all([admissionConnections.destroyAll(), closeNow(tls.server, []), closeNow(metricsServer, metricsSockets)]);
   };
 
   const admission = await listen(tls.server, options.port, options.host, 'admission (HTTPS)');

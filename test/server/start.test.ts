@@ -306,6 +306,15 @@ describe('drain on close()', () => {
       assert.ok(took >= 250 && took < 2000, `close took ${took} ms with a 300 ms grace period`);
       await stuck;
       assert.ok(lines.some((l) => /grace period over/.test(l.msg)));
+      // The cut request is not a bad request, and nothing is logged after the server stopped.
+      assert.equal(lines.at(-1)?.msg, 'mtls-guard stopped', `last lines: ${JSON.stringify(lines.slice(-3).map((l) => l.msg))}`);
+      assert.deepEqual(
+        lines.filter((l) => l['status'] === 400 || /not a valid AdmissionReview|could not be read/.test(l.msg)).map((l) => l.msg),
+        [],
+      );
+      const aborted = lines.find((l) => /aborted/.test(l.msg));
+      assert.ok(aborted, 'the cut request is logged as aborted');
+      assert.equal(aborted.level, 30, 'at info: the grace-period warning already says requests were cut');
     } finally {
       await remove();
     }
