@@ -6,6 +6,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { get as httpGet, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { createServer } from 'node:net';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Pem } from '../../src/certs/generate.js';
@@ -209,6 +210,55 @@ describe('certificate validity and SIGHUP', () => {
       await remove();
     }
     assert.equal(process.listenerCount('SIGHUP'), 0, 'the handler is removed once stopped');
+  });
+});
+
+describe('old and minimal clients', () => {
+  /** One request written by hand on a TLS connection that offers no ALPN; resolves with all the server sent. */
+  function rawExchange(port: number, text: string): Promise<{ alpn: string | false; reply: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, ca: ca.cert, servername: 'localhost' }, () => socket.end(text));
+      let reply = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (reply += d));
+      socket.on('end', () => resolve({ alpn: socket.alpnProtocol ?? false, reply }));
+      socket.on('error', reject);
+    });
+  }
+
+  test('an HTTP/1.0 request over TLS without ALPN is answered, before and after a certificate reload', async () => {
+    const { dir, remove } = await tempDir();
+    const { logger, lines } = memoryLogger();
+    const result = await startServer(await options(dir, { logger }));
+    assert.ok(result.ok);
+    const { server } = result;
+    const body = JSON.stringify(peerAuthentication('DISABLE', { uid: 'http-1.0' }));
+    const post10 = `POST /validate HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const check = async (): Promise<void> => {
+      const { alpn, reply } = await rawExchange(server.port, post10);
+      assert.equal(alpn, false, 'no protocol was negotiated');
+      assert.match(reply, /^HTTP\/1\.[01] 200 OK\r\n/);
+      assert.match(reply, /\r\nConnection: close\r\n/i, 'an HTTP/1.0 client without keep-alive gets the connection closed');
+      const json = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4));
+      assert.equal(json.response.uid, 'http-1.0');
+      assert.equal(json.response.allowed, false);
+      const health = await rawExchange(server.port, 'GET /healthz HTTP/1.0\r\n\r\n');
+      assert.match(health.reply, /^HTTP\/1\.[01] 200 OK\r\n[\s\S]*\{"status":"ok"\}$/);
+    };
+    try {
+      await check();
+      const rotated = await localhostCert(ca);
+      const files = await writePem(dir, 'next', rotated);
+      await rename(files.certFile, join(dir, 'tls.crt.new'));
+      // Key and certificate land together through one settle interval.
+      await writeFile(join(dir, 'tls.key'), rotated.key);
+      await rename(join(dir, 'tls.crt.new'), join(dir, 'tls.crt'));
+      await waitFor('the rotated certificate', () => lines.some((l) => l.msg === 'serving certificate reloaded'));
+      await check();
+    } finally {
+      await server.close();
+      await remove();
+    }
   });
 });
 
