@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 export interface FileWatchOptions {
   /** Poll period for the fallback check. */
   pollMs?: number;
-  /** Quiet time after a directory event before re-reading, so half-done swaps settle. */
+  /** Delay from a directory event to the check it triggers (events in between join it). */
   debounceMs?: number;
   /** How long new content must stay unchanged before it is reported, so a write in progress is not read. */
   settleMs?: number;
@@ -127,9 +127,15 @@ export function watchFiles(
   // onChange reports its own failures; a rejected check must not become an unhandled rejection.
   const runCheck = (): void => void check().catch(() => undefined);
 
+  // One check per burst of events, `debounceMs` after its first: not pushed back by every new
+  // event, or a busy directory (a log file beside the policy) would starve the watch until the
+  // poll. Waiting for the content to stop changing is the settle interval's job.
   const schedule = (): void => {
-    if (debounce) clearTimeout(debounce);
-    debounce = setTimeout(runCheck, debounceMs);
+    if (debounce) return;
+    debounce = setTimeout(() => {
+      debounce = undefined;
+      runCheck();
+    }, debounceMs);
     debounce.unref();
   };
 

@@ -194,4 +194,29 @@ describe('watchPolicy', () => {
       await remove();
     }
   });
+
+  test('a busy directory (a log file written beside the policy) does not starve the watch', async () => {
+    const { dir, remove } = await tempDir();
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'mode: enforce\n');
+    const results: ReloadResult[] = [];
+    // The poll is an hour away: only the directory watch can see the change.
+    const watched = await watchPolicy(file, { logger: memoryLogger().logger, onReload: (r) => results.push(r), pollMs: 3_600_000, debounceMs: 200, settleMs: 20 });
+    assert.ok(watched.ok);
+    let writing = true;
+    const noise = (async () => {
+      for (let i = 0; writing; i++) await appendFile(join(dir, 'server.log'), `line ${i}\n`);
+    })();
+    try {
+      await writeFile(`${file}.tmp`, 'mode: audit\n');
+      await rename(`${file}.tmp`, file);
+      await waitFor('the policy to be reloaded', () => results.length === 1, 5000);
+      assert.equal(watched.source.current().mode, 'audit');
+    } finally {
+      writing = false;
+      await noise;
+      watched.source.close();
+      await remove();
+    }
+  });
 });

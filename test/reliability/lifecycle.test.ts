@@ -37,11 +37,15 @@ test('certificate rotation and policy reloads under load drop no request', { tim
     replaceFile(ws.policyFile, 'mode: enforce\nrules:\n  peerauthentication-disable:\n    action: maybe\n');
     const records = await load;
     const counts = countOutcomes(records);
+    // The last change is made near the end of the load, and a reload waits for the file to
+    // settle (300 ms) after the watch sees it: wait for its verdict rather than race it.
+    const refusedLine = (l: { msg: string; level: number }): boolean => l.level >= 50 && /polic/i.test(l.msg);
+    for (let i = 0; i < 100 && !logLines(ws.logFile).some(refusedLine); i++) await sleep(100);
     const lines = logLines(ws.logFile);
     const reloads = {
       certificate: lines.filter((l) => l.msg === 'serving certificate reloaded').length,
       policyOk: lines.filter((l) => l.msg === 'policy reloaded').length,
-      policyRefused: lines.filter((l) => l.level >= 50 && /polic/i.test(l.msg)).length,
+      policyRefused: lines.filter(refusedLine).length,
     };
     process.stderr.write(`rotation/reload under load: ${records.length} requests at ${RATE}/s, outcomes ${JSON.stringify(counts)}, reloads ${JSON.stringify(reloads)}\n`);
     assert.equal(counts.ok, records.length, `every request answered 200: ${JSON.stringify(counts)}`);
