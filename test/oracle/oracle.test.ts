@@ -80,6 +80,37 @@ describe('Istio oracle', { skip }, () => {
     assert.equal(tlsOf(a, 'v2', 9443).mode, 'SIMPLE');
   });
 
+  it('lets a port-level entry without tls replace the whole policy for its port (auto mTLS)', async () => {
+    const a = await oracle.ask1({
+      op: 'clientTLS',
+      spec: {
+        host: 'r',
+        trafficPolicy: {
+          tls: { mode: 'ISTIO_MUTUAL' },
+          portLevelSettings: [{ port: { number: 9080 }, connectionPool: { tcp: { maxConnections: 10 } } }],
+        },
+      },
+      ports: [9080, 8080],
+    });
+    assert.equal(tlsOf(a, '', 9080).mode, null);
+    assert.equal(tlsOf(a, '', 8080).mode, 'ISTIO_MUTUAL');
+  });
+
+  it('ignores a root-namespace PeerAuthentication with a selector', async () => {
+    const a = await oracle.ask1({
+      op: 'peerAuthn',
+      policies: [
+        {
+          metadata: { name: 'root-sel', namespace: 'istio-system' },
+          spec: { selector: { matchLabels: { app: 'details' } }, mtls: { mode: 'DISABLE' } },
+        },
+      ],
+      workload: { namespace: 'bookinfo', labels: { app: 'details' } },
+      ports: [9080],
+    });
+    assert.deepEqual(ok(a).ports, [{ port: 9080, mode: 'PERMISSIVE' }]);
+  });
+
   it('refuses a namespace-wide PeerAuthentication with portLevelMtls, accepts a workload one', async () => {
     const pa = (selector: boolean) => ({
       apiVersion: 'security.istio.io/v1',
