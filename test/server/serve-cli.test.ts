@@ -43,6 +43,14 @@ describe('serve: bad input exits 2 naming the flag or file', () => {
       },
       /policy\.yaml: mode: /,
     ],
+    [
+      'an empty policy file',
+      async (dir) => {
+        await writeFile(join(dir, 'policy.yaml'), '# filled in later\n');
+        return ['--config', join(dir, 'policy.yaml'), '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'];
+      },
+      /policy\.yaml: the policy file is empty \(nothing but whitespace or comments\); write \{\} for every default, or leave out --config/,
+    ],
   ];
   for (const [name, args, message] of cases) {
     test(name, async () => {
