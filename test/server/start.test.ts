@@ -311,6 +311,7 @@ describe('drain on close()', () => {
       inFlightReq?.end(body.slice(half));
       const reply = await inFlight;
       assert.equal(reply.status, 200);
+      assert.equal(reply.headers['connection'], 'close', 'an answer written while draining says Connection: close, even for a request that began before');
       const response = JSON.parse(reply.body).response;
       assert.equal(response.uid, 'in-flight');
       assert.equal(response.allowed, false);
