@@ -1,13 +1,17 @@
 // `mtls-guard check`: the webhooks' verdict on manifests, offline, for CI pipelines and GitOps
 // repositories. Exit 0: nothing denied; 1: something denied; 2: bad input or policy.
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { Option, type Command } from 'commander';
-import type { Mode } from '../engine/types.js';
-import { palette, useColour } from './colour.js';
-import { formatJson } from './format-json.js';
-import { formatText } from './format-text.js';
-import { readAllStdin, readInputs } from './inputs.js';
+import type { Mode, Policy } from '../engine/types.js';
+import { palette, useColour, type Palette } from './colour.js';
+import { toResult } from './format-json.js';
+import { formatObject, summaryLine } from './format-text.js';
+import { InputError, listInputs, readDocuments, STDIN_NAME, stdinChunks } from './inputs.js';
 import { checkManifest, type Checked } from './judge.js';
-import { parseManifests, type Manifest } from './manifests.js';
+import { parseDocument } from './manifests.js';
 import { loadPolicyFile, withForcedMode } from './policy-file.js';
 
 export const EXIT_OK = 0;
@@ -27,7 +31,8 @@ export interface CheckIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown };
   env: NodeJS.ProcessEnv;
-  readStdin: () => Promise<string>;
+  /** Standard input as byte chunks (read only for `-f -`). */
+  openStdin: () => AsyncIterable<Uint8Array>;
 }
 
 const EXAMPLES = `
@@ -67,36 +72,168 @@ export function registerCheck(program: Command, io: CheckIo = processIo()): Comm
 }
 
 export function processIo(): CheckIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, readStdin: readAllStdin };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, openStdin: stdinChunks };
 }
 
-function reportErrors(io: CheckIo, errors: readonly string[]): number {
-  for (const e of errors) io.stderr.write(`error: ${e}\n`);
-  io.stderr.write(`mtls-guard check: ${errors.length} problem${errors.length === 1 ? '' : 's'} with the input; nothing was judged\n`);
+/** Errors kept in full; beyond this many only a count, so a file of bad documents stays small in memory. */
+const MAX_REPORTED_ERRORS = 100;
+
+class Problems {
+  readonly shown: string[] = [];
+  count = 0;
+
+  add(...messages: string[]): void {
+    for (const m of messages) {
+      this.count++;
+      if (this.shown.length < MAX_REPORTED_ERRORS) this.shown.push(m);
+    }
+  }
+}
+
+function reportErrors(io: CheckIo, problems: Problems): number {
+  for (const e of problems.shown) io.stderr.write(`error: ${e}\n`);
+  const hidden = problems.count - problems.shown.length;
+  if (hidden > 0) io.stderr.write(`error: … and ${hidden} more\n`);
+  io.stderr.write(`mtls-guard check: ${problems.count} problem${problems.count === 1 ? '' : 's'} with the input; nothing was judged\n`);
   return EXIT_USAGE;
 }
 
-export async function runCheck(opts: CheckOptions, io: CheckIo): Promise<number> {
-  const errors: string[] = [];
-  const filenames = opts.filename ?? [];
-  if (filenames.length === 0) errors.push('no manifests given: use -f PATH (a file, a folder, or - for stdin)');
-  if (opts.namespace.trim() === '') errors.push('--namespace must not be empty');
-  const policyResult = await loadPolicyFile(opts.config);
-  if (!policyResult.ok) errors.push(...policyResult.errors.map((e) => `invalid policy: ${e}`));
+/**
+ * The report, held until every input has been read (bad input anywhere means nothing is printed):
+ * in memory up to a few MiB, then in a temporary file, so memory does not grow with the input.
+ */
+class OutputSpool {
+  private static readonly MEMORY_LIMIT = 4 * 1024 * 1024;
+  private parts: string[] = [];
+  private size = 0;
+  private dir: string | undefined;
+  private fd: number | undefined;
 
-  const read = await readInputs(filenames, io.readStdin);
-  errors.push(...read.errors);
-  const manifests: Manifest[] = [];
-  for (const input of read.inputs) {
-    const parsed = parseManifests(input.text, input.name);
-    manifests.push(...parsed.manifests);
-    errors.push(...parsed.errors);
+  write(text: string): void {
+    if (this.fd !== undefined) {
+      writeSync(this.fd, text);
+      return;
+    }
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size > OutputSpool.MEMORY_LIMIT) {
+      this.dir = mkdtempSync(join(tmpdir(), 'mtls-guard-check-'));
+      this.fd = openSync(join(this.dir, 'report'), 'w+', 0o600);
+      writeSync(this.fd, this.parts.join(''));
+      this.parts = [];
+    }
   }
-  if (errors.length || !policyResult.ok) return reportErrors(io, errors);
 
-  const policy = withForcedMode(policyResult.policy, opts.mode);
-  const checked: Checked[] = manifests.map((m) => checkManifest(m, policy, opts.namespace));
-  if (opts.output === 'json') io.stdout.write(formatJson(checked));
-  else io.stdout.write(formatText(checked, palette(useColour(io.stdout, io.env, opts.color))));
-  return checked.some((c) => !c.allowed) ? EXIT_DENIED : EXIT_OK;
+  async copyTo(out: CheckIo['stdout']): Promise<void> {
+    if (this.fd === undefined) {
+      out.write(this.parts.join(''));
+      return;
+    }
+    const buffer = Buffer.alloc(1024 * 1024);
+    const utf8 = new StringDecoder('utf8');
+    for (let position = 0; ; ) {
+      const n = readSync(this.fd, buffer, 0, buffer.length, position);
+      if (n === 0) break;
+      position += n;
+      const more = out.write(utf8.write(buffer.subarray(0, n))) as boolean | undefined;
+      if (more === false && 'once' in out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).once('drain', () => resolve()));
+    }
+  }
+
+  dispose(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes each judged object as it comes; the JSON is byte for byte formatJson's. */
+class Report {
+  private objects = 0;
+  denied = false;
+  /** summaryLine only counts verdicts: one shared stand-in per kind of verdict, not the objects. */
+  private readonly verdicts: Checked[] = [];
+  private readonly standIns = new Map<string, Checked>();
+
+  constructor(
+    private readonly spool: OutputSpool,
+    private readonly output: CheckOptions['output'],
+    private readonly p: Palette,
+  ) {}
+
+  add(c: Checked): void {
+    if (this.output === 'json') {
+      const json = `    ${JSON.stringify(toResult(c), null, 2).replaceAll('\n', '\n    ')}`;
+      this.spool.write(`${this.objects === 0 ? '{\n  "results": [\n' : ',\n'}${json}`);
+    } else {
+      this.spool.write(`${formatObject(c, this.p).join('\n')}\n`);
+    }
+    this.objects++;
+    this.denied ||= !c.allowed;
+    const key = `${c.verdict}/${c.allowed}/${c.mutation.mutations.length > 0}`;
+    let standIn = this.standIns.get(key);
+    if (!standIn) {
+      standIn = { verdict: c.verdict, allowed: c.allowed, mutation: { mutations: c.mutation.mutations.length ? [c.mutation.mutations[0]] : [] } } as unknown as Checked;
+      this.standIns.set(key, standIn);
+    }
+    this.verdicts.push(standIn);
+  }
+
+  finish(): void {
+    if (this.output === 'json') this.spool.write(this.objects === 0 ? '{\n  "results": []\n}\n' : '\n  ]\n}\n');
+    else this.spool.write(`${this.objects ? '\n' : ''}${summaryLine(this.verdicts, this.p)}\n`);
+  }
+
+}
+
+function noObjectsMessage(empty: readonly string[]): string {
+  const what = empty.length === 1 ? (empty[0] === STDIN_NAME ? 'standard input (-f -)' : empty[0]) : `${empty.length} inputs`;
+  const hint = empty.includes(STDIN_NAME) ? '; if a generator (kustomize build, helm template) feeds -f -, it printed nothing' : '';
+  return `no objects found in ${what}: nothing to check, as \`kubectl apply\` says "no objects passed to apply"${hint}`;
+}
+
+/** Reads every input one document at a time, judging objects while no problem has been seen. */
+async function judgeInputs(filenames: readonly string[], policy: Policy | undefined, opts: CheckOptions, io: CheckIo, problems: Problems, report: Report): Promise<void> {
+  const listed = await listInputs(filenames, io.openStdin);
+  problems.add(...listed.errors);
+  const empty: string[] = [];
+  for (const source of listed.sources) {
+    let objects = 0;
+    try {
+      for await (const doc of readDocuments(source)) {
+        const parsed = parseDocument(doc, source.name);
+        problems.add(...parsed.errors);
+        objects += parsed.manifests.length;
+        if (!policy || problems.count > 0) continue;
+        for (const m of parsed.manifests) report.add(checkManifest(m, policy, opts.namespace));
+      }
+    } catch (err) {
+      if (err instanceof InputError) problems.add(err.message);
+      else if (err instanceof RangeError) problems.add(`${source.name}: too large to read: ${err.message}`);
+      else throw err;
+    }
+    if (objects === 0) empty.push(source.name);
+  }
+  if (listed.sources.length > 0 && empty.length === listed.sources.length && problems.count === 0) problems.add(noObjectsMessage(empty));
+}
+
+export async function runCheck(opts: CheckOptions, io: CheckIo): Promise<number> {
+  const problems = new Problems();
+  const filenames = opts.filename ?? [];
+  if (filenames.length === 0) problems.add('no manifests given: use -f PATH (a file, a folder, or - for stdin)');
+  if (opts.namespace.trim() === '') problems.add('--namespace must not be empty');
+  const policyResult = await loadPolicyFile(opts.config);
+  if (!policyResult.ok) problems.add(...policyResult.errors.map((e) => `invalid policy: ${e}`));
+  const policy = policyResult.ok ? withForcedMode(policyResult.policy, opts.mode) : undefined;
+
+  const spool = new OutputSpool();
+  try {
+    const report = new Report(spool, opts.output, palette(useColour(io.stdout, io.env, opts.color)));
+    await judgeInputs(filenames, policy, opts, io, problems, report);
+    if (problems.count > 0 || !policy) return reportErrors(io, problems);
+    report.finish();
+    await spool.copyTo(io.stdout);
+    return report.denied ? EXIT_DENIED : EXIT_OK;
+  } finally {
+    spool.dispose();
+  }
 }

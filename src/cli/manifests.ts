@@ -1,10 +1,12 @@
-// Manifest text → Kubernetes objects, the way `kubectl apply -f` reads it: multi-document YAML
-// (JSON is YAML), `List` kinds unwrapped. Pure: the caller reads files. Every problem is an
-// error naming the file and the 1-based document, because a manifest `check` cannot read is a
-// manifest it cannot vouch for; only empty documents are skipped.
-import { parseAllDocuments } from 'yaml';
+// Manifest documents → Kubernetes objects, the way `kubectl apply -f` builds them: each document
+// becomes a JSON value as kubectl's YAML reader makes it (kube-yaml.ts), then lists are unwrapped
+// as kubectl's resource builder does. Every problem is an error naming the file and the 1-based
+// document, because a manifest `check` cannot read is a manifest it cannot vouch for; only empty
+// documents are skipped. Pure: the caller reads and splits.
+import { splitDocuments, type RawDocument } from './inputs.js';
+import { documentValue, RefusedError, type JsonRecord } from './kube-yaml.js';
 
-export type JsonRecord = Record<string, unknown>;
+export type { JsonRecord };
 
 export interface Manifest {
   /** Where it came from: `file#document`, plus `.items[i]` inside a List. */
@@ -33,13 +35,6 @@ function describeType(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** `yaml` puts position and a code excerpt in its message; keep the first line, position last. */
-function syntaxError(message: string): string {
-  const first = (message.split('\n')[0] ?? message).replace(/:$/, '');
-  const at = / at (line \d+, column \d+)$/.exec(first);
-  return at ? `YAML syntax error at ${at[1]}: ${first.slice(0, at.index)}` : `YAML syntax error: ${first}`;
-}
-
 function optionalString(rec: JsonRecord | undefined, key: string, where: string, errors: string[]): string | undefined {
   const value = rec?.[key];
   if (value === undefined || value === null) return undefined;
@@ -48,23 +43,17 @@ function optionalString(rec: JsonRecord | undefined, key: string, where: string,
   return undefined;
 }
 
-/** Validates one object (or unwraps a List) and appends it; `where` prefixes every error. */
-function collect(value: unknown, source: string, where: string, out: ParsedManifests): void {
-  const object = asRecord(value);
-  if (!object) {
-    out.errors.push(`${where}: not a mapping (found ${describeType(value)}); a manifest must be a Kubernetes object`);
-    return;
-  }
-  const { apiVersion, kind, items } = object;
-  const missing = [typeof apiVersion !== 'string' || apiVersion === '' ? 'apiVersion' : '', typeof kind !== 'string' || kind === '' ? 'kind' : '']
-    .filter(Boolean);
-  if (missing.length) {
-    out.errors.push(`${where}: missing or empty ${missing.join(' and ')}; every Kubernetes object needs apiVersion and kind`);
-    return;
-  }
-  // v1/List, PodList, DeploymentList...: kubectl applies each item, so each is judged.
-  if ((kind as string).endsWith('List') && Array.isArray(items)) {
-    items.forEach((item, i) => collect(item, `${source}.items[${i}]`, `${where}: items[${i}]`, out));
+function checkKinds(object: JsonRecord, where: string): string | undefined {
+  const { apiVersion, kind } = object;
+  const missing = [typeof apiVersion !== 'string' || apiVersion === '' ? 'apiVersion' : '', typeof kind !== 'string' || kind === '' ? 'kind' : ''].filter(Boolean);
+  return missing.length ? `${where}: missing or empty ${missing.join(' and ')}; every Kubernetes object needs apiVersion and kind` : undefined;
+}
+
+/** Validates one object and appends it; `where` prefixes every error. */
+function collectObject(object: JsonRecord, source: string, where: string, out: ParsedManifests): void {
+  const kindError = checkKinds(object, where);
+  if (kindError) {
+    out.errors.push(kindError);
     return;
   }
   const rawMetadata = object['metadata'];
@@ -77,31 +66,92 @@ function collect(value: unknown, source: string, where: string, out: ParsedManif
   const namespace = optionalString(metadata, 'namespace', where, out.errors);
   const name = optionalString(metadata, 'name', where, out.errors) ?? '';
   if (out.errors.length > before) return;
-  const manifest: Manifest = { source, apiVersion: apiVersion as string, kind: kind as string, name, object };
+  const manifest: Manifest = { source, apiVersion: object['apiVersion'] as string, kind: object['kind'] as string, name, object };
   if (namespace !== undefined && namespace !== '') manifest.namespace = namespace;
   out.manifests.push(manifest);
 }
 
-/** Parses every document of one file (or stdin); `file` is the name used in messages. */
+interface Pending {
+  object: JsonRecord;
+  source: string;
+  where: string;
+}
+
+/**
+ * One document's value → objects, unwrapped as kubectl does: any object with an `items` key is a
+ * list (unstructuredJSONScheme.decode), and its items without apiVersion and kind take the list's
+ * apiVersion and its kind minus "List". A list inside a list is refused, as kubectl refuses it.
+ */
+function collect(value: unknown, source: string, where: string, out: ParsedManifests): void {
+  const object = asRecord(value);
+  if (!object) {
+    out.errors.push(`${where}: not a mapping (found ${describeType(value)}); a manifest must be a Kubernetes object`);
+    return;
+  }
+  if (!('items' in object)) {
+    collectObject(object, source, where, out);
+    return;
+  }
+  const items = object['items'];
+  if (items !== null && !Array.isArray(items)) {
+    out.errors.push(`${where}: items must be a list, found ${describeType(items)}`);
+    return;
+  }
+  if (typeof object['kind'] !== 'string' || object['kind'] === '') {
+    out.errors.push(`${where}: missing or empty kind; every Kubernetes object needs apiVersion and kind`);
+    return;
+  }
+  const itemKind = object['kind'].replace(/List$/, '');
+  const queue: Pending[] = [];
+  for (const [i, item] of (items ?? []).entries()) {
+    const record = asRecord(item);
+    if (!record) {
+      out.errors.push(`${where}: items[${i}]: not a mapping (found ${describeType(item)}); a list item must be a Kubernetes object`);
+      continue;
+    }
+    const inferred = !record['kind'] && !record['apiVersion'] ? { ...record, apiVersion: object['apiVersion'], kind: itemKind } : record;
+    queue.push({ object: inferred, source: `${source}.items[${i}]`, where: `${where}: items[${i}]` });
+  }
+  for (const item of queue) {
+    if (Array.isArray(item.object['items'])) {
+      // FlattenListVisitor cannot extract items from an item ("is not a list: no Items field").
+      out.errors.push(`${item.where}: a list inside a list; kubectl cannot apply it (put the inner list's items in the outer list)`);
+      continue;
+    }
+    collectObject(item.object, item.source, item.where, out);
+  }
+}
+
+/** One document → its objects (none for an empty document), or errors naming file and document. */
+export function parseDocument(doc: RawDocument, file: string): ParsedManifests {
+  const out: ParsedManifests = { manifests: [], errors: [] };
+  const where = `${file}: document ${doc.number}`;
+  let value: unknown;
+  try {
+    value = documentValue(doc);
+  } catch (err) {
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      out.errors.push(`${where}: nested too deeply for mtls-guard to read (kubectl allows 10000 levels; no Kubernetes object needs this many)`);
+      return out;
+    }
+    if (!(err instanceof RefusedError)) throw err;
+    out.errors.push(`${where}: ${err.message}`);
+    return out;
+  }
+  if (value === null) return out;
+  collect(value, `${file}#${doc.number}`, where, out);
+  return out;
+}
+
+/** Parses every document of a text held in memory; `file` is the name used in messages. */
 export function parseManifests(text: string, file: string): ParsedManifests {
   const out: ParsedManifests = { manifests: [], errors: [] };
-  const docs = parseAllDocuments(text);
-  for (const [i, doc] of docs.entries()) {
-    const where = `${file}: document ${i + 1}`;
-    if (doc.errors.length) {
-      for (const e of doc.errors) out.errors.push(`${where}: ${syntaxError(e.message)}`);
-      continue;
-    }
-    let value: unknown;
-    try {
-      value = doc.toJS();
-    } catch (err) {
-      // e.g. too many alias expansions (a "billion laughs" document)
-      out.errors.push(`${where}: cannot be read: ${err instanceof Error ? err.message : String(err)}`);
-      continue;
-    }
-    if (value === null || value === undefined) continue;
-    collect(value, `${file}#${i + 1}`, where, out);
+  const split = splitDocuments(text, file);
+  for (const doc of split.documents) {
+    const parsed = parseDocument(doc, file);
+    out.manifests.push(...parsed.manifests);
+    out.errors.push(...parsed.errors);
   }
+  out.errors.push(...split.errors);
   return out;
 }

@@ -168,26 +168,61 @@ describe('inputs', () => {
     assert.equal(r.stderr, '');
   });
 
-  test('List kinds are unwrapped, nested ones too', () => {
+  test('List kinds are unwrapped; items of a typed list without a kind take it from the list, as kubectl does', () => {
     const r = run(['check', '-f', 'list.yaml', '-o', 'json']);
     expectStatus(r, 1);
     const rs = results(r);
     assert.deepEqual(
-      rs.map((x) => [x.source, x.kind, x.allowed]),
+      rs.map((x) => [x.source, x.apiVersion, x.kind, x.allowed]),
       [
-        ['list.yaml#1.items[0]', 'PeerAuthentication', false],
-        ['list.yaml#1.items[1].items[0]', 'Deployment', true],
+        ['list.yaml#1.items[0]', 'security.istio.io/v1beta1', 'PeerAuthentication', false],
+        ['list.yaml#2.items[0]', 'apps/v1', 'Deployment', true],
       ],
     );
     assert.ok((rs[1] as Result).patch.length > 0);
   });
 
-  test('a file with only comments and empty documents holds no objects', () => {
-    const file = join(tmp, 'empty.yaml');
-    writeFileSync(file, '# nothing here\n---\n---\n');
+  test('JSON values one after another are objects one after another', () => {
+    const file = join(tmp, 'stream.json');
+    const pa = JSON.stringify(parse(readFileSync(join(FIXTURES, 'pa-disable.yaml'), 'utf8')));
+    writeFileSync(file, `${pa}\n${pa.replace('ratings-mtls-disable', 'second')}\n`);
     const r = run(['check', '-f', file, '-o', 'json']);
-    expectStatus(r, 0);
-    assert.deepEqual(results(r), []);
+    expectStatus(r, 1);
+    assert.deepEqual(results(r).map((x) => [x.source, x.name]), [[`${file}#1`, 'ratings-mtls-disable'], [`${file}#2`, 'second']]);
+  });
+
+  test('a UTF-16 file with a byte-order mark is read, as kubectl reads it', () => {
+    const file = join(tmp, 'utf16.yaml');
+    writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(readFileSync(join(FIXTURES, 'pa-disable.yaml'), 'utf8'), 'utf16le')]));
+    const r = run(['check', '-f', file, '-o', 'json']);
+    expectStatus(r, 1);
+    assert.equal(only(results(r)).name, 'ratings-mtls-disable');
+  });
+});
+
+describe('YAML is read as kubectl reads it (YAML 1.1, go-yaml v2)', () => {
+  test('insecureSkipVerify: yes is true, so it is denied', () => {
+    const r = run(['check', '-f', 'dr-insecure-yes.yaml', '-o', 'json']);
+    expectStatus(r, 1);
+    const v = only(only(results(r)).violations);
+    assert.equal(v.rule, 'destinationrule-insecure-tls');
+    assert.equal(v.path, 'spec.trafficPolicy.tls.insecureSkipVerify');
+  });
+
+  test('a merge key after a port-level tls mode overwrites it, as go-yaml v2 does, so DISABLE is denied', () => {
+    const r = run(['check', '-f', 'dr-merge-tls.yaml', '-o', 'json']);
+    expectStatus(r, 1);
+    const v = only(only(results(r)).violations);
+    assert.equal(v.rule, 'destinationrule-disable');
+    assert.equal(v.path, 'spec.trafficPolicy.portLevelSettings[0].tls.mode');
+  });
+
+  test('a YAML 1.1 octal port key is the port kubectl sends', () => {
+    const file = join(tmp, 'keys.yaml');
+    writeFileSync(file, readFileSync(join(FIXTURES, 'pa-disable.yaml'), 'utf8').replace('    9080:', '    021570:'));
+    const r = run(['check', '-f', file, '-o', 'json']);
+    expectStatus(r, 1);
+    assert.equal(only(only(results(r)).violations).path, 'spec.portLevelMtls.9080.mode');
   });
 });
 
@@ -234,6 +269,98 @@ describe('bad input: exit 2, a message naming file and document, no stack trace'
     expectBadInput(['check', '-f', 'pa-strict.yaml', '--config', 'no-policy.yaml'], /no-policy\.yaml: cannot read policy: file not found/));
   test('a policy file that is a folder', () => expectBadInput(['check', '-f', 'pa-strict.yaml', '--config', 'folder'], /folder: cannot read policy/));
   test('no -f', () => expectBadInput(['check'], /no manifests given: use -f PATH/));
+  test('a list inside a list, which kubectl cannot apply', () =>
+    expectBadInput(['check', '-f', 'nested-list.yaml'], /nested-list\.yaml: document 1: items\[0\]: a list inside a list/));
+  test('a separator with content after it, which kubectl refuses', () => {
+    const file = join(tmp, 'separator.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n--- !!map\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n');
+    expectBadInput(['check', '-f', file], /separator\.yaml: line 4: invalid YAML document separator: !!map/);
+  });
+  test('.nan, which has no JSON form', () => {
+    const file = join(tmp, 'nan.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: .nan}\n');
+    expectBadInput(['check', '-f', file], /nan\.yaml: document 1: json: unsupported value: NaN/);
+  });
+  test('an escape YAML 1.1 does not know', () => {
+    const file = join(tmp, 'escape.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: "x\\/y"}\n');
+    expectBadInput(['check', '-f', file], /escape\.yaml: document 1: found unknown escape character/);
+  });
+});
+
+describe('no objects at all is bad input (exit 2), as for kubectl apply', () => {
+  function expectNoObjects(r: Run, what: RegExp): void {
+    expectStatus(r, 2);
+    assert.match(r.stderr, what);
+    assert.match(r.stderr, /no objects found in .*nothing to check/);
+    assert.equal(r.stdout, '');
+  }
+  test('an empty file', () => {
+    const file = join(tmp, 'empty-file.yaml');
+    writeFileSync(file, '');
+    expectNoObjects(run(['check', '-f', file]), /empty-file\.yaml/);
+  });
+  test('a file with only comments and empty documents', () => {
+    const file = join(tmp, 'comments.yaml');
+    writeFileSync(file, '# nothing here\n---\n---\n');
+    expectNoObjects(run(['check', '-f', file, '-o', 'json']), /comments\.yaml/);
+  });
+  test('empty standard input (a generator that printed nothing)', () => {
+    expectNoObjects(run(['check', '-f', '-'], { input: '' }), /standard input \(-f -\).*printed nothing/);
+  });
+  test('closed standard input', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" check -f - <&-`], { encoding: 'utf8', timeout: 30_000 });
+    expectNoObjects({ status: r.status, stdout: r.stdout, stderr: r.stderr }, /standard input/);
+  });
+  test('objects in one input are enough, as for kubectl', () => {
+    const file = join(tmp, 'empty-too.yaml');
+    writeFileSync(file, '');
+    expectStatus(run(['check', '-f', 'pa-strict.yaml', '-f', file]), 0);
+  });
+});
+
+describe('input that is not UTF-8 text says what it is', () => {
+  function expectRefused(bytes: Buffer, name: string, pattern: RegExp): void {
+    const file = join(tmp, name);
+    writeFileSync(file, bytes);
+    const r = run(['check', '-f', file]);
+    expectStatus(r, 2);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /not a mapping/);
+  }
+  const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n';
+  test('UTF-16 without a byte-order mark', () =>
+    expectRefused(Buffer.from(text, 'utf16le'), 'utf16.yaml', /utf16\.yaml: not UTF-8 \(looks like UTF-16LE without a byte-order mark\)/));
+  test('UTF-16BE without a byte-order mark', () =>
+    expectRefused(Buffer.from(text, 'utf16le').swap16(), 'utf16be.yaml', /utf16be\.yaml: not UTF-8 \(looks like UTF-16BE without a byte-order mark\)/));
+  test('gzip data', () => expectRefused(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x4b, 0x4c, 0, 0]), 'gz.yaml', /gz\.yaml: binary \(looks like gzip-compressed data\)/));
+  test('other binary data', () => expectRefused(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]), 'elf.yaml', /elf\.yaml: binary/));
+  test('Latin-1 text', () => expectRefused(Buffer.from(`${text}data:\n  a: caf\xe9\n`, 'latin1'), 'latin1.yaml', /latin1\.yaml: not UTF-8: invalid byte at byte \d+ \(0xE9\)/));
+  test('control characters', () => expectRefused(Buffer.from(`${text}data:\n  a: "\x07"\n`), 'bell.yaml', /bell\.yaml: document 1: control characters are not allowed/));
+});
+
+describe('large input', () => {
+  test('is read one document at a time: 12 MB under a 64 MB heap', () => {
+    const file = join(tmp, 'large.yaml');
+    const doc = readFileSync(join(FIXTURES, 'deployment.yaml'), 'utf8');
+    const count = Math.ceil((12 * 1024 * 1024) / (doc.length + 4));
+    writeFileSync(file, Array.from({ length: count }, (_, i) => doc.replace('name: reviews', `name: reviews-${i}`)).join('---\n'));
+    const r = spawnSync(process.execPath, ['--max-old-space-size=64', BIN, 'check', '-f', file, '-o', 'json'], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 30 });
+    assert.equal(r.status, 0, r.stderr.slice(0, 2000));
+    assert.equal(r.stderr, '');
+    const parsed = JSON.parse(r.stdout) as { results: Result[] };
+    assert.equal(parsed.results.length, count);
+    assert.equal(parsed.results.at(-1)?.name, `reviews-${count - 1}`);
+  });
+
+  test('a single document beyond 64 MiB is refused with a message, not a crash', () => {
+    const file = join(tmp, 'huge-document.yaml');
+    writeFileSync(file, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a: ${'x'.repeat(65 * 1024 * 1024)}\n`);
+    const r = spawnSync(process.execPath, ['--max-old-space-size=256', BIN, 'check', '-f', file], { encoding: 'utf8', timeout: 600_000 });
+    assert.equal(r.status, 2, r.stderr.slice(0, 2000));
+    assert.match(r.stderr, /huge-document\.yaml: document 1 \(line 1\) is larger than 64 MiB/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+  });
 });
 
 describe('modes', () => {
