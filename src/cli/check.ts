@@ -103,6 +103,7 @@ function reportErrors(io: CheckIo, problems: Problems): number {
  * in memory up to a few MiB, then in a temporary file, so memory does not grow with the input.
  */
 class OutputSpool {
+  /** Characters held before they go to the file, in one write. */
   private static readonly MEMORY_LIMIT = 4 * 1024 * 1024;
   private parts: string[] = [];
   private size = 0;
@@ -110,18 +111,20 @@ class OutputSpool {
   private fd: number | undefined;
 
   write(text: string): void {
-    if (this.fd !== undefined) {
-      writeSync(this.fd, text);
-      return;
-    }
     this.parts.push(text);
     this.size += text.length;
-    if (this.size > OutputSpool.MEMORY_LIMIT) {
+    if (this.size <= OutputSpool.MEMORY_LIMIT) return;
+    if (this.fd === undefined) {
       this.dir = mkdtempSync(join(tmpdir(), 'mtls-guard-check-'));
       this.fd = openSync(join(this.dir, 'report'), 'w+', 0o600);
-      writeSync(this.fd, this.parts.join(''));
-      this.parts = [];
     }
+    this.flush(this.fd);
+  }
+
+  private flush(fd: number): void {
+    writeSync(fd, this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
   }
 
   async copyTo(out: CheckIo['stdout']): Promise<void> {
@@ -129,6 +132,7 @@ class OutputSpool {
       out.write(this.parts.join(''));
       return;
     }
+    this.flush(this.fd);
     const buffer = Buffer.alloc(1024 * 1024);
     const utf8 = new StringDecoder('utf8');
     for (let position = 0; ; ) {

@@ -1,7 +1,10 @@
 // `check` reads manifests exactly as kubectl does: every file under test/parity/corpus/ is read by
 // the pinned kubectl of the end-to-end tool chain and by check's reader, and the objects must be
-// deep-equal, or both must refuse the file. Run with `npm run test:parity` (it builds or reuses the
-// tool chain and passes its folder in E2E_BIN); without kubectl this test fails, it never skips.
+// deep-equal, or both must refuse the file. Run with
+//   E2E_BIN=$(scripts/e2e-tools.sh | tail -1) node --import tsx --test test/parity/kubectl-parity.parity.ts
+// (the script builds or reuses the tool chain); without kubectl this test fails, it never skips.
+// Named *.parity.ts, not *.test.ts, so that `npm test` (every *.test.ts outside e2e/ and
+// reliability/) does not need the tool chain.
 //
 // `kubectl create --dry-run=client -o json --validate=false` prints the objects kubectl would send
 // without a cluster, but it still maps each kind to a resource through API discovery (`--local`
@@ -73,8 +76,8 @@ function kubectlPath(): string {
   assert.ok(
     path && existsSync(path),
     `kubectl not found${path ? ` at ${path}` : ''}: this test compares check with the pinned kubectl of the e2e tool chain. ` +
-      'Run it with `npm run test:parity`, or build the tools with `BIN=$(scripts/e2e-tools.sh | tail -1)` (a cold build takes 10+ minutes) ' +
-      'and run `E2E_BIN=$BIN node --import tsx --test test/parity/kubectl-parity.test.ts`.',
+      'Build the tools with `BIN=$(scripts/e2e-tools.sh | tail -1)` (a cold build takes 10+ minutes, then it is cached) ' +
+      'and run `E2E_BIN=$BIN node --import tsx --test test/parity/kubectl-parity.parity.ts`.',
   );
   return path;
 }
