@@ -281,14 +281,24 @@ function mapKey(r: GoScalar): { key: string; identity: string } {
  * random map order, so kubectl's result is not fixed: refused.
  */
 export function assignKey(out: JsonRecord, identities: Map<string, string>, goKey: GoScalar, value: unknown): void {
-  const { key, identity } = goKey.type === 'string' ? { key: goKey.value, identity: 's' } : mapKey(goKey);
-  const previous = identities.get(key);
-  if (previous !== undefined && previous !== identity) {
-    refuse(`key "${key}" is written twice in different forms (e.g. 80 and "80"); kubectl keeps one of them at random`);
+  // `identities` records only keys that were not strings: a string key is a string in `out`.
+  let key: string;
+  if (goKey.type === 'string') {
+    key = goKey.value;
+    if (identities.size > 0 && identities.has(key)) refuseCollision(key);
+  } else {
+    const typed = mapKey(goKey);
+    key = typed.key;
+    const previous = identities.get(key);
+    if (previous === undefined ? Object.prototype.hasOwnProperty.call(out, key) : previous !== typed.identity) refuseCollision(key);
+    identities.set(key, typed.identity);
   }
-  identities.set(key, identity);
   if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   else out[key] = value;
+}
+
+function refuseCollision(key: string): never {
+  return refuse(`key "${key}" is written twice in different forms (e.g. 80 and "80"); kubectl keeps one of them at random`);
 }
 
 // ---- go-yaml v2 decoding of one document -----------------------------------------------------

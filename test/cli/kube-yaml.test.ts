@@ -48,6 +48,8 @@ const REFUSED: [string, string, RegExp][] = [
   ['a uint64 key', '18446744073709551615: a', /unsupported map key of type: uint64/],
   ['a list key', '? [a]\n: b', /invalid map key/],
   ['80 and "80"', 'a: {80: x, "80": y}', /written twice in different forms/],
+  ['"true" and yes', 'a: {"true": x, yes: y}', /written twice in different forms/],
+  ['1 and 1.0', 'a: {1: x, 1.0: y}', /written twice in different forms/],
   ['a bad tag', 'a: !!int abc', /cannot decode !!str `abc` as a !!int/],
   ['an alias to nothing', 'a: *x', /unknown anchor 'x' referenced/],
   ['an alias inside its anchor', 'a: &d {b: *d}', /anchor 'd' value contains itself/],
