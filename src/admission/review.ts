@@ -4,6 +4,7 @@
 import { displayName } from '../engine/messages.js';
 import { asRecord, asString, dig } from '../engine/read.js';
 import type { AdmissionOperation, Decision, EngineRequest } from '../engine/types.js';
+import { admissionStatus, auditAnnotations } from './response.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
@@ -132,9 +133,11 @@ export interface AdmissionReviewOut {
 
 export function encodeReview(apiVersion: ReviewVersion, uid: string, decision: Decision): AdmissionReviewOut {
   const response: AdmissionResponse = { uid, allowed: decision.allowed };
-  if (decision.status) response.status = { metadata: {}, status: 'Failure', ...decision.status };
+  const status = admissionStatus(decision);
+  if (status) response.status = { metadata: {}, status: 'Failure', ...status };
   if (decision.warnings.length) response.warnings = decision.warnings;
-  if (Object.keys(decision.auditAnnotations).length) response.auditAnnotations = decision.auditAnnotations;
+  const annotations = auditAnnotations(decision);
+  if (Object.keys(annotations).length) response.auditAnnotations = annotations;
   if (decision.allowed && decision.patch.length) {
     response.patchType = 'JSONPatch';
     response.patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');

@@ -1,7 +1,7 @@
 // The policy for offline commands: the --config file, or the defaults the server would use.
 import { readFile } from 'node:fs/promises';
 import type { Mode, Policy } from '../engine/types.js';
-import { defaultPolicy } from '../policy/defaults.js';
+import { defaultPolicy } from '../engine/index.js';
 import { parsePolicy, type PolicyResult } from '../policy/load.js';
 
 export async function loadPolicyFile(path: string | undefined): Promise<PolicyResult> {

@@ -14,10 +14,10 @@ import {
   WARNING_PREFIX,
 } from './messages.js';
 import { buildPatch, planAnnotations } from './mutate.js';
-import type { RunnableRule } from './rule.js';
+import type { Rule } from './rule.js';
 import { RULES } from './rules/index.js';
 import { noticesFor } from './notices.js';
-import type { Decision, EngineRequest, Finding, Mode, PlannedAnnotation, Policy, RuleFailure, Subject, Violation } from './types.js';
+import type { Decision, EngineRequest, Finding, Mode, PlannedAnnotation, Policy, RuleFailure, AllowlistTarget, Violation } from './types.js';
 
 export interface EvaluateOptions {
   /** Run the validating rules (the /validate webhook). */
@@ -25,7 +25,7 @@ export interface EvaluateOptions {
   /** Plan the pod-template mutation (the /mutate webhook). */
   mutate: boolean;
   /** The rules to run; tests inject a failing one to check how a bug is reported. */
-  rules?: readonly RunnableRule[];
+  rules?: readonly Rule[];
 }
 
 export function effectiveMode(policy: Policy, namespace: string): Mode {
@@ -43,7 +43,7 @@ function exemptionOf(req: EngineRequest, policy: Policy): string | undefined {
 }
 
 function skipped(mode: Mode, reason: string): Decision {
-  return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], notices: [], patch: [], mutations: [], auditAnnotations: {} };
+  return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], notices: [], patch: [], mutations: [] };
 }
 
 function errorText(err: unknown): string {
@@ -52,35 +52,35 @@ function errorText(err: unknown): string {
 
 /** Identity of a finding across old and new object: same rule, field, value and target (host or
  * selector, and the port and subset the setting reaches). */
-function findingKey(rule: RunnableRule, subject: Subject, f: Finding): string {
-  const target = subject.resolvedHost ?? JSON.stringify(subject.selector ?? null);
-  return [rule.id, f.path, f.value.toUpperCase(), target, f.target ?? ''].join('\u0000');
+function findingKey(rule: Rule, target: AllowlistTarget, f: Finding): string {
+  const what = target.resolvedHost ?? JSON.stringify(target.selector ?? null);
+  return [rule.id, f.path, f.value.toUpperCase(), what, f.reach ?? ''].join('\u0000');
 }
 
-function preExistingKeys(rule: RunnableRule, req: EngineRequest, policy: Policy): Set<string> {
+function preExistingKeys(rule: Rule, req: EngineRequest, policy: Policy): Set<string> {
   if (req.operation !== 'UPDATE' || req.oldObject === undefined || req.oldObject === null) return new Set();
-  const subject = rule.subject(req.oldObject, req.namespace, req.name, policy);
-  const findings = rule.find(req.oldObject, subject, policy, req.kind);
+  const target = rule.target(req.oldObject, req.namespace, req.name, policy);
+  const findings = rule.find(req.oldObject, target, policy, req.kind);
   // An old object the allowlist permitted carried no violation: a change is judged afresh.
-  if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return new Set();
-  return new Set(findings.map((f) => findingKey(rule, subject, f)));
+  if (findings.length === 0 || rule.allowedBy(policy, target, findings)) return new Set();
+  return new Set(findings.map((f) => findingKey(rule, target, f)));
 }
 
-function runRule(rule: RunnableRule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
+function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
   const action = policy.rules[rule.id].action;
   if (action === 'off' || !rule.handles(req.kind, policy)) return [];
-  const subject = rule.subject(req.object, req.namespace, req.name, policy);
-  const findings = rule.find(req.object, subject, policy, req.kind);
-  if (findings.length === 0 || rule.allowedBy(policy, subject, findings)) return [];
+  const target = rule.target(req.object, req.namespace, req.name, policy);
+  const findings = rule.find(req.object, target, policy, req.kind);
+  if (findings.length === 0 || rule.allowedBy(policy, target, findings)) return [];
   const old = preExistingKeys(rule, req, policy);
-  const why = rule.why(subject, findings, policy);
-  const fix = rule.fix(subject);
+  const why = rule.why(target, findings, policy);
+  const fix = rule.fix(target);
   const allowedHere = describeAllowed(rule.describeAllowlist(policy));
   return findings.map((f) => {
     const base = { rule: rule.id, path: f.path, value: f.value, scope: f.scope, why, fix, allowedHere };
     let v: Omit<Violation, 'summary'>;
     if (action === 'warn') v = { ...base, action: 'warn' };
-    else if (old.has(findingKey(rule, subject, f))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
+    else if (old.has(findingKey(rule, target, f))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
     else if (mode === 'audit') v = { ...base, action: 'warn', downgrade: 'audit' };
     else v = { ...base, action: 'deny' };
     return { ...v, summary: warningFor(v, ref) };
@@ -128,30 +128,20 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
   const denying = violations.filter((v) => v.action === 'deny');
   for (const v of violations) if (v.action === 'warn') warnings.push(v.summary);
   if (mode === 'audit') for (const m of mutations) warnings.push(mutationWarning(ref, m));
-  // In enforce mode a failure is the 500 status message; in audit mode it is a warning.
+  // In enforce mode a failure is the refusal's message; in audit mode it is a warning.
   if (mode === 'audit') for (const f of failures) warnings.push(singleLine(WARNING_PREFIX + ruleFailureMessage(ref, f.rule, f.error, mode)));
   warnings.push(...notices);
 
-  const auditAnnotations: Record<string, string> = {};
-  if (violations.length) {
-    auditAnnotations['violations'] = [...new Set(violations.map((v) => v.rule))].join(',');
-    auditAnnotations['mode'] = mode;
-  }
-  if (mode === 'audit' && mutations.length) {
-    auditAnnotations['mutations'] = mutations.map((m) => m.key).join(',');
-    auditAnnotations['mode'] = mode;
-  }
-
-  const decision: Decision = { allowed: true, mode, violations, failures, warnings, notices, patch, mutations, auditAnnotations };
+  const decision: Decision = { allowed: true, mode, violations, failures, warnings, notices, patch, mutations };
   if (failures.length && mode === 'enforce') {
     const f = failures[0] as RuleFailure;
     decision.allowed = false;
     decision.patch = [];
-    decision.status = { code: 500, reason: 'InternalError', message: ruleFailureMessage(ref, f.rule, f.error, mode) };
+    decision.refusal = { cause: 'rule-failure', message: ruleFailureMessage(ref, f.rule, f.error, mode) };
   } else if (denying.length) {
     decision.allowed = false;
     decision.patch = [];
-    decision.status = { code: 403, reason: 'Forbidden', message: denialMessage(ref, violations) };
+    decision.refusal = { cause: 'violations', message: denialMessage(ref, violations) };
   }
   return decision;
 }

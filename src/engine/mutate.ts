@@ -3,10 +3,10 @@
 // (fast-json-patch escapes `/` in keys as `~1`); only that small subtree is copied, never the
 // whole object, which matters for large UPDATE reviews.
 import jsonpatch from 'fast-json-patch';
-import { injectionChoice, optsOutAnywhere } from './injection.js';
+import { injectionChoice, optsOutAnywhere } from './istio/injection.js';
 import { podTemplatePath } from './kinds.js';
 import { asRecord, dig } from './read.js';
-import type { GroupVersionKind, Operation6902, PlannedAnnotation, Policy } from './types.js';
+import type { GroupVersionKind, JsonPatchOperation, PlannedAnnotation, Policy } from './types.js';
 
 function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -51,7 +51,7 @@ export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: 
   return planned;
 }
 
-export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[], policy: Policy): Operation6902[] {
+export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[], policy: Policy): JsonPatchOperation[] {
   const path = podTemplatePath(gvk, policy);
   const first = planned[0];
   if (!path || !first) return [];

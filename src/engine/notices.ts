@@ -2,18 +2,18 @@
 // setting that applies nowhere is never a violation; but it is never passed over in silence
 // either: each one becomes a single-line notice (a kubectl warning) that says what Istio does
 // with it and what to write instead.
-import { likelyMeantService } from './hosts.js';
+import { CLIENT_TLS_MODES, clientTlsMode, destinationRuleTarget, portNumber } from './istio/destination-rule.js';
+import { likelyMeantService } from './istio/hosts.js';
+import { isIgnoredByIstio, peerAuthenticationTarget, peerMode, portKey } from './istio/peer-authentication.js';
 import { isDestinationRule, isPeerAuthentication } from './kinds.js';
 import { singleLine, WARNING_PREFIX } from './messages.js';
 import { asArray, asRecord, dig } from './read.js';
-import { CLIENT_TLS_MODES, clientTlsMode, destinationRuleSubject, portNumber } from './rules/destination-rule.js';
-import { isIgnoredByIstio, peerAuthenticationSubject, peerMode, portKey } from './rules/peer-authentication.js';
 import type { EngineRequest, Policy } from './types.js';
 
 function peerAuthenticationNotices(req: EngineRequest, policy: Policy): string[] {
-  const subject = peerAuthenticationSubject(req.object, req.namespace, req.name);
+  const target = peerAuthenticationTarget(req.object, req.namespace, req.name);
   const out: string[] = [];
-  if (isIgnoredByIstio(subject, policy)) {
+  if (isIgnoredByIstio(target, policy)) {
     out.push(
       `spec.selector on a PeerAuthentication in the mesh root namespace ${policy.meshRootNamespace} makes Istio ignore the whole policy: it applies to no workload, in ${policy.meshRootNamespace} or elsewhere; for a workload policy put it in the workload's namespace, for a mesh-wide one remove the selector`,
     );
@@ -24,7 +24,7 @@ function peerAuthenticationNotices(req: EngineRequest, policy: Policy): string[]
     out.push(`spec.mtls.mode: ${JSON.stringify(rawTop)} is not a mode (UNSET, DISABLE, PERMISSIVE, STRICT); the API server refuses the object`);
   }
   const ports = asRecord(dig(req.object, 'spec', 'portLevelMtls'));
-  if (ports && Object.keys(ports).length > 0 && !subject.selector) {
+  if (ports && Object.keys(ports).length > 0 && !target.selector) {
     out.push(
       'spec.portLevelMtls needs spec.selector.matchLabels: the API server refuses the object ("portLevelMtls requires selector") and Istio applies port-level modes only from workload policies; add a selector or move the port modes to a workload policy',
     );
@@ -69,11 +69,11 @@ function trafficPolicyNotices(trafficPolicy: unknown, base: string, out: string[
 
 function destinationRuleNotices(req: EngineRequest, policy: Policy): string[] {
   const out: string[] = [];
-  const subject = destinationRuleSubject(req.object, req.namespace, req.name, policy);
-  const meant = likelyMeantService(subject.resolvedHost ?? '', req.namespace, policy.clusterDomain);
+  const target = destinationRuleTarget(req.object, req.namespace, req.name, policy);
+  const meant = likelyMeantService(target.resolvedHost ?? '', req.namespace, policy.clusterDomain);
   if (meant) {
     out.push(
-      `spec.host ${JSON.stringify(subject.host)} is taken as written: Istio expands only names without a dot, so this rule does not apply to the Service ${meant}; write that FQDN (or the short name in the Service's namespace)`,
+      `spec.host ${JSON.stringify(target.host)} is taken as written: Istio expands only names without a dot, so this rule does not apply to the Service ${meant}; write that FQDN (or the short name in the Service's namespace)`,
     );
   }
   trafficPolicyNotices(dig(req.object, 'spec', 'trafficPolicy'), 'spec.trafficPolicy', out);

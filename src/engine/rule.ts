@@ -1,60 +1,63 @@
-// The interface every rule module satisfies. A rule only finds offending fields and says how
-// its allowlist reads; actions, modes, pre-existing downgrades and wording live in the runner
-// and in messages.ts, so each rule stays small and testable on its own.
-import type { AllowEntry, Finding, GroupVersionKind, Policy, RuleId, Subject } from './types.js';
+// What a rule is. A rule module owns everything about its rule: its id, its default action and
+// allowlist (`ruleSettings`, which becomes its key of the policy file), how it reads an object,
+// and its wording. Actions, modes, pre-existing downgrades and message layout live in the runner
+// (evaluate.ts) and messages.ts, so each rule stays small and testable on its own.
+import { z } from 'zod';
+import type { Allowlist } from './allowlists.js';
+import type { RuleId } from './rules/index.js';
+import type { Action, AllowlistTarget, Finding, GroupVersionKind, Policy } from './types.js';
 
-export interface Rule<E extends AllowEntry = AllowEntry> {
+export const actionSchema = z.enum(['deny', 'warn', 'off']).describe('deny | warn | off (quote "off": unquoted YAML reads it as false)');
+
+/**
+ * A rule's key in the policy file, `rules.<id>`: `action` and `allow`, each defaulting to the
+ * rule's own defaults when absent (a given `allow` replaces the default list, it is not merged).
+ */
+export function ruleSettings<E>(defaultAction: Action, allowlist: Allowlist<E>, defaultAllow: E[]) {
+  return z
+    .strictObject({
+      action: actionSchema.default(defaultAction),
+      allow: z.array(allowlist.entrySchema).default(defaultAllow),
+    })
+    .prefault({});
+}
+
+/** A rule as the runner uses it: the allowlist bound to the policy, so rules with different
+ * entry shapes share one list. */
+export interface Rule {
   readonly id: RuleId;
   handles(gvk: GroupVersionKind, policy: Policy): boolean;
   /** What the allowlist compares against, read from the object. */
-  subject(object: unknown, namespace: string, name: string, policy: Policy): Subject;
+  target(object: unknown, namespace: string, name: string, policy: Policy): AllowlistTarget;
   /** Every offending field of the object (empty when it complies). */
-  find(object: unknown, subject: Subject, policy: Policy, gvk: GroupVersionKind): Finding[];
-  /** Whether one allowlist entry permits all of these findings on this subject. */
-  allows(entry: E, subject: Subject, findings: readonly Finding[]): boolean;
-  describeEntry(entry: E): string;
-  why(subject: Subject, findings: readonly Finding[], policy: Policy): string;
-  fix(subject: Subject): string;
+  find(object: unknown, target: AllowlistTarget, policy: Policy, gvk: GroupVersionKind): Finding[];
+  /** The policy's entry that permits all of the findings, if any. */
+  allowedBy(policy: Policy, target: AllowlistTarget, findings: readonly Finding[]): unknown;
+  /** The policy's entries as the "allowed here" list shows them. */
+  describeAllowlist(policy: Policy): string[];
+  /** Why it matters, for the person refused. */
+  why(target: AllowlistTarget, findings: readonly Finding[], policy: Policy): string;
+  /** How to fix it. */
+  fix(target: AllowlistTarget): string;
+}
+
+/** A rule as its module writes it: the allowlist shape and how to read its entries from the policy. */
+export interface RuleDefinition<E> extends Omit<Rule, 'allowedBy' | 'describeAllowlist'> {
+  readonly allowlist: Allowlist<E>;
   entries(policy: Policy): readonly E[];
 }
 
-/** Shared by the port-aware allowlists: entry ports must contain every offending port, and a
- * finding without a port (top level) needs an entry without ports. */
-export function portsCovered(entryPorts: readonly number[] | undefined, findings: readonly Finding[]): boolean {
-  if (!entryPorts) return true;
-  return findings.every((f) => f.port !== undefined && entryPorts.includes(f.port));
+/** Binds a rule's allowlist to the policy: the one place entries are matched and described. */
+export function defineRule<E>(definition: RuleDefinition<E>): Rule {
+  const { allowlist, entries, ...rule } = definition;
+  return {
+    ...rule,
+    allowedBy: (policy, target, findings) => entries(policy).find((e) => allowlist.allows(e, target, findings)),
+    describeAllowlist: (policy) => entries(policy).map((e) => allowlist.describe(e)),
+  };
 }
 
-export function reasonSuffix(reason: string | undefined): string {
-  return reason ? ` ("${reason}")` : '';
-}
-
+/** The fix's last resort, the same words for every rule. */
 export function askForEntry(id: RuleId): string {
   return `or ask the mesh administrators for an entry under rules.${id}.allow in the mtls-guard policy`;
-}
-
-/** A rule with its allowlist bound, so rules with different entry shapes share one list. */
-export interface RunnableRule {
-  readonly id: RuleId;
-  handles(gvk: GroupVersionKind, policy: Policy): boolean;
-  subject(object: unknown, namespace: string, name: string, policy: Policy): Subject;
-  find(object: unknown, subject: Subject, policy: Policy, gvk: GroupVersionKind): Finding[];
-  /** The entry that permits the findings, if any. */
-  allowedBy(policy: Policy, subject: Subject, findings: readonly Finding[]): AllowEntry | undefined;
-  describeAllowlist(policy: Policy): string[];
-  why(subject: Subject, findings: readonly Finding[], policy: Policy): string;
-  fix(subject: Subject): string;
-}
-
-export function runnable<E extends AllowEntry>(rule: Rule<E>): RunnableRule {
-  return {
-    id: rule.id,
-    handles: (gvk, policy) => rule.handles(gvk, policy),
-    subject: (object, namespace, name, policy) => rule.subject(object, namespace, name, policy),
-    find: (object, subject, policy, gvk) => rule.find(object, subject, policy, gvk),
-    allowedBy: (policy, subject, findings) => rule.entries(policy).find((e) => rule.allows(e, subject, findings)),
-    describeAllowlist: (policy) => rule.entries(policy).map((e) => rule.describeEntry(e)),
-    why: (subject, findings, policy) => rule.why(subject, findings, policy),
-    fix: (subject) => rule.fix(subject),
-  };
 }

@@ -1,78 +1,15 @@
 // Shared engine types. The engine is pure: these values go in and come out, nothing else.
 import type { Operation } from 'fast-json-patch';
+import type { RuleId } from './rules/index.js';
 
 export type Mode = 'enforce' | 'audit';
 export type Action = 'deny' | 'warn' | 'off';
-export type Operation6902 = Operation;
+/** One RFC 6902 JSON Patch operation. */
+export type JsonPatchOperation = Operation;
 
-export const RULE_IDS = [
-  'peerauthentication-disable',
-  'destinationrule-disable',
-  'destinationrule-insecure-tls',
-  'workload-port-exclusion',
-  'peerauthentication-permissive',
-] as const;
-export type RuleId = (typeof RULE_IDS)[number];
-
-export interface WorkloadAllowEntry {
-  namespace: string;
-  name?: string;
-  selector?: Record<string, string>;
-  ports?: number[];
-  reason?: string;
-}
-export interface HostAllowEntry {
-  host: string;
-  namespace?: string;
-  ports?: number[];
-  reason?: string;
-}
-export interface NameAllowEntry {
-  namespace: string;
-  name?: string;
-  reason?: string;
-}
-export type AllowEntry = WorkloadAllowEntry | HostAllowEntry | NameAllowEntry;
-
-export interface RuleSettings<E> {
-  action: Action;
-  allow: E[];
-}
-
-/** An in-house workload kind (policy `workloadKinds`): its pod template is checked and mutated. */
-export interface WorkloadKind {
-  /** API group, e.g. `example.com` (empty for the core group). */
-  group: string;
-  kind: string;
-  /** Plural resource name, for the webhook configuration's rules (the chart reads it). */
-  resource: string;
-  /** Dotted key path to the pod template, e.g. `spec.template`. */
-  templatePath: string;
-}
-
-export interface AnnotationSpec {
-  key: string;
-  value: string;
-  merge?: 'list';
-}
-
-/** A fully defaulted policy: every key of DESIGN.md's policy file is present. */
-export interface Policy {
-  mode: Mode;
-  meshRootNamespace: string;
-  clusterDomain: string;
-  namespaces: { match: string; mode: Mode }[];
-  exempt: { users: string[]; groups: string[]; namespaces: string[] };
-  rules: {
-    'peerauthentication-disable': RuleSettings<WorkloadAllowEntry>;
-    'destinationrule-disable': RuleSettings<HostAllowEntry>;
-    'destinationrule-insecure-tls': RuleSettings<HostAllowEntry>;
-    'workload-port-exclusion': RuleSettings<NameAllowEntry>;
-    'peerauthentication-permissive': RuleSettings<WorkloadAllowEntry>;
-  };
-  mutations: { enabled: boolean; onlyInjected: boolean; annotations: AnnotationSpec[] };
-  workloadKinds: WorkloadKind[];
-}
+export type { RuleId } from './rules/index.js';
+export type { AnnotationSpec, Policy, PolicyFile, WorkloadKind } from './policy-schema.js';
+export type { HostAllowEntry, NameAllowEntry, WorkloadAllowEntry } from './allowlists.js';
 
 export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -104,11 +41,12 @@ export interface Finding {
   scope: string;
   /** What the setting applies to beyond the field path (port, subset name and labels), so an
    * UPDATE that moves a DISABLE to another port or subset is not taken for a pre-existing one. */
-  target?: string;
+  reach?: string;
 }
 
-/** What the object looks like to the allowlist of its rule. */
-export interface Subject {
+/** What an object looks like to the allowlist of a rule: the identity and target that allow
+ * entries are matched against (not an RBAC subject). */
+export interface AllowlistTarget {
   namespace: string;
   name: string;
   /** PeerAuthentication selector.matchLabels; undefined when the policy has none. */
@@ -118,11 +56,6 @@ export interface Subject {
   resolvedHost?: string;
   /** Cluster domain the host was resolved with; allow entries are read the same way. */
   clusterDomain?: string;
-}
-
-export interface RuleContext {
-  request: EngineRequest;
-  policy: Policy;
 }
 
 export type ViolationAction = 'deny' | 'warn';
@@ -169,11 +102,11 @@ export interface Decision {
   warnings: string[];
   /** Advice that is not a violation (e.g. a selector Istio ignores); also among the warnings. */
   notices: string[];
-  /** Denial (403) or rule failure (500) status for a refused request. */
-  status?: { code: number; reason: string; message: string };
+  /** Why a refused request is refused: denying violations, or a rule that failed (a bug), with
+   * the multi-line message for the person refused. Absent when allowed. */
+  refusal?: { cause: 'violations' | 'rule-failure'; message: string };
   /** Patch to return (empty in audit mode or when nothing changes). */
-  patch: Operation6902[];
+  patch: JsonPatchOperation[];
   /** Annotation changes the mutation planned; reported even in audit mode. */
   mutations: PlannedAnnotation[];
-  auditAnnotations: Record<string, string>;
 }

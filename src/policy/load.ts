@@ -2,10 +2,7 @@
 // file and watching it live in policy/watch.ts and the CLI.
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
-import type { Policy, RuleId } from '../engine/types.js';
-import { RULE_IDS } from '../engine/types.js';
-import { defaultPolicy } from './defaults.js';
-import { policyFileSchema, type PolicyFile } from './schema.js';
+import { defaultPolicy, policySchema, type Policy } from '../engine/index.js';
 
 export type PolicyResult = { ok: true; policy: Policy } | { ok: false; errors: string[] };
 
@@ -24,9 +21,9 @@ function formatIssue(issue: z.core.$ZodIssue): string[] {
 /** Validates an already-parsed policy document and fills in every default. */
 export function policyFromObject(doc: unknown): PolicyResult {
   if (doc === null || doc === undefined) return { ok: true, policy: defaultPolicy() };
-  const parsed = policyFileSchema.safeParse(doc);
+  const parsed = policySchema.safeParse(doc);
   if (!parsed.success) return { ok: false, errors: parsed.error.issues.flatMap(formatIssue) };
-  return { ok: true, policy: applyDefaults(parsed.data) };
+  return { ok: true, policy: parsed.data };
 }
 
 /** Parses YAML or JSON text (JSON is YAML) holding exactly one policy document. */
@@ -43,40 +40,4 @@ export function parsePolicy(text: string, source = 'policy'): PolicyResult {
   const result = policyFromObject(nonEmpty[0]?.toJS() ?? null);
   if (!result.ok) return { ok: false, errors: result.errors.map((e) => `${source}: ${e}`) };
   return result;
-}
-
-export function applyDefaults(file: PolicyFile): Policy {
-  const p = defaultPolicy();
-  const rules = { ...p.rules };
-  for (const id of RULE_IDS) {
-    const given = file.rules?.[id];
-    if (!given) continue;
-    setRule(rules, id, given);
-  }
-  return {
-    mode: file.mode ?? p.mode,
-    meshRootNamespace: file.meshRootNamespace ?? p.meshRootNamespace,
-    clusterDomain: file.clusterDomain ?? p.clusterDomain,
-    namespaces: file.namespaces ?? p.namespaces,
-    exempt: {
-      users: file.exempt?.users ?? p.exempt.users,
-      groups: file.exempt?.groups ?? p.exempt.groups,
-      namespaces: file.exempt?.namespaces ?? p.exempt.namespaces,
-    },
-    rules,
-    mutations: {
-      enabled: file.mutations?.enabled ?? p.mutations.enabled,
-      onlyInjected: file.mutations?.onlyInjected ?? p.mutations.onlyInjected,
-      annotations: file.mutations?.annotations ?? p.mutations.annotations,
-    },
-    workloadKinds: file.workloadKinds ?? p.workloadKinds,
-  };
-}
-
-function setRule<K extends RuleId>(
-  rules: Policy['rules'],
-  id: K,
-  given: { action?: Policy['rules'][K]['action']; allow?: Policy['rules'][K]['allow'] },
-): void {
-  rules[id] = { action: given.action ?? rules[id].action, allow: given.allow ?? rules[id].allow } as Policy['rules'][K];
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { isScalar, parseAllDocuments } from 'yaml';
 import type { Policy } from '../engine/types.js';
 import { readSnapshot, watchFiles, type FileSnapshot, type FileWatchOptions } from '../server/file-watch.js';
-import { defaultPolicy } from './defaults.js';
+import { defaultPolicy } from '../engine/index.js';
 import { parsePolicy, type PolicyResult } from './load.js';
 
 export type ReloadResult = 'success' | 'error';

@@ -5,7 +5,7 @@ import { palette, useColour } from '../../src/cli/colour.js';
 import { formatText } from '../../src/cli/format-text.js';
 import { checkManifest } from '../../src/cli/judge.js';
 import { parseManifests } from '../../src/cli/manifests.js';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy } from '../../src/engine/index.js';
 
 test('colour needs a TTY, NO_COLOR unset or empty, and no --no-color', () => {
   assert.equal(useColour({ isTTY: true }, {}, true), true);

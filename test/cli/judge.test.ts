@@ -7,7 +7,7 @@ import { formatObject } from '../../src/cli/format-text.js';
 import { toResult } from '../../src/cli/format-json.js';
 import type { Manifest } from '../../src/cli/manifests.js';
 import { decodeReview } from '../../src/admission/review.js';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy } from '../../src/engine/index.js';
 
 
 function manifest(apiVersion: string, kind: string, metadata: Record<string, unknown>, spec: unknown = {}): Manifest {
@@ -41,6 +41,6 @@ describe('check names objects', () => {
     assert.ok(decoded.ok, decoded.ok ? '' : decoded.error);
     assert.equal(c.request.name, decoded.review.request.name);
     assert.equal(c.request.name, 'to-db-<generated>');
-    assert.match(c.validation.status?.message ?? '', /^DestinationRule shop\/to-db-<generated> violates/);
+    assert.match(c.validation.refusal?.message ?? '', /^DestinationRule shop\/to-db-<generated> violates/);
   });
 });

@@ -2,9 +2,9 @@
 // glob coverage of wildcard hosts, list merging.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { evaluate, hostGlobCovers, likelyMeantService, mergeList, resolveHost, RULES, type EngineRequest } from '../../src/engine/index.js';
-import type { RunnableRule } from '../../src/engine/rule.js';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy, evaluate, hostGlobCovers, likelyMeantService, mergeList, resolveHost, RULES, type EngineRequest } from '../../src/engine/index.js';
+import type { Rule } from '../../src/engine/rule.js';
+import { admissionStatus } from '../../src/admission/response.js';
 
 const pa: EngineRequest = {
   kind: { group: 'security.istio.io', version: 'v1', kind: 'PeerAuthentication' },
@@ -14,8 +14,8 @@ const pa: EngineRequest = {
   object: { spec: { mtls: { mode: 'STRICT' } } },
 };
 
-const exploding: RunnableRule = {
-  ...(RULES[0] as RunnableRule),
+const exploding: Rule = {
+  ...(RULES[0] as Rule),
   find: () => {
     throw new TypeError('boom');
   },
@@ -25,8 +25,8 @@ describe('a rule that throws', () => {
   test('enforce: refused with 500 and a message saying it is a bug', () => {
     const d = evaluate(pa, defaultPolicy(), { validate: true, mutate: false, rules: [exploding] });
     assert.equal(d.allowed, false);
-    assert.equal(d.status?.code, 500);
-    assert.match(d.status?.message ?? '', /internal error: rule peerauthentication-disable failed on PeerAuthentication bookinfo\/p \(boom\); this is a bug/);
+    assert.equal(admissionStatus(d)?.code, 500);
+    assert.match(admissionStatus(d)?.message ?? '', /internal error: rule peerauthentication-disable failed on PeerAuthentication bookinfo\/p \(boom\); this is a bug/);
     assert.deepEqual(d.failures, [{ rule: 'peerauthentication-disable', error: 'boom' }]);
   });
   test('audit: allowed with a warning', () => {
@@ -39,7 +39,7 @@ describe('a rule that throws', () => {
   });
   test('other rules still run next to it', () => {
     const req = { ...pa, object: { spec: { mtls: { mode: 'DISABLE' } } } };
-    const d = evaluate(req, { ...defaultPolicy(), mode: 'audit' }, { validate: true, mutate: false, rules: [exploding, RULES[0] as RunnableRule] });
+    const d = evaluate(req, { ...defaultPolicy(), mode: 'audit' }, { validate: true, mutate: false, rules: [exploding, RULES[0] as Rule] });
     assert.deepEqual(d.violations.map((v) => v.rule), ['peerauthentication-disable']);
   });
 });

@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
-import { evaluate, type AdmissionOperation, type EngineRequest, type GroupVersionKind } from '../../src/engine/index.js';
+import { type AdmissionOperation, defaultPolicy, type EngineRequest, evaluate, type GroupVersionKind } from '../../src/engine/index.js';
 import { dig } from '../../src/engine/read.js';
-import { defaultPolicy } from '../../src/policy/defaults.js';
 import { policyFromObject } from '../../src/policy/load.js';
 
 const kinds: GroupVersionKind[] = [
@@ -46,7 +45,7 @@ test('evaluate never throws and always answers coherently on arbitrary objects',
         const req: EngineRequest = { kind, operation, namespace, name: 'x', object, oldObject };
         const d = evaluate(req, policy);
         assert.equal(d.failures.length, 0, JSON.stringify(d.failures));
-        assert.equal(d.allowed, d.status === undefined);
+        assert.equal(d.allowed, d.refusal === undefined);
         for (const w of d.warnings) assert.ok(w.length <= 256 && !w.includes('\n'));
         if (!d.allowed) assert.equal(d.patch.length, 0);
       },

@@ -1,7 +1,7 @@
 // Policy loading: defaults, and errors that name the key path an administrator must fix.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy } from '../../src/engine/index.js';
 import { parsePolicy } from '../../src/policy/load.js';
 
 function errorsOf(text: string): string[] {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, open, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy } from '../../src/engine/index.js';
 import { loadPolicyFile, watchPolicy, type ReloadResult } from '../../src/policy/watch.js';
 import { LEVEL, memoryLogger, tempDir, waitFor } from '../server/helpers.js';
 

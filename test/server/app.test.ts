@@ -7,7 +7,7 @@ import jsonpatch from 'fast-json-patch';
 import type { MetricValueWithName } from 'prom-client';
 import request from 'supertest';
 import type { Policy } from '../../src/engine/types.js';
-import { defaultPolicy } from '../../src/policy/defaults.js';
+import { defaultPolicy } from '../../src/engine/index.js';
 import { createApp, DEFAULT_BODY_LIMIT } from '../../src/server/app.js';
 import { createMetrics, type Metrics } from '../../src/server/metrics.js';
 import { deployment, deploymentObject, LEVEL, memoryLogger, peerAuthentication, review, type LogLine } from './helpers.js';

@@ -29,10 +29,9 @@ const failed: Decision = {
   failures: [{ rule: 'peerauthentication-disable', error: 'boom' }],
   warnings: [],
   notices: [],
-  status: { code: 500, reason: 'InternalError', message: 'mtls-guard internal error' },
+  refusal: { cause: 'rule-failure', message: 'mtls-guard internal error' },
   patch: [],
   mutations: [],
-  auditAnnotations: {},
 };
 
 test('a decision with rule failures is logged once, at error level, with the failures', () => {

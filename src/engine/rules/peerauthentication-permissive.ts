@@ -1,34 +1,27 @@
 // peerauthentication-permissive: the opt-in "STRICT everywhere" posture. PERMISSIVE still
-// accepts plaintext, and a mesh-wide policy without a mode means PERMISSIVE (Istio's default).
+// accepts plaintext, and a mesh-wide policy without a mode means PERMISSIVE (Istio's default:
+// `ComposePeerAuthentication` starts from PERMISSIVE and UNSET inherits).
+import { workloadEntries } from '../allowlists.js';
+import { findModes, peerAuthenticationTarget, scopeKind, who } from '../istio/peer-authentication.js';
 import { isPeerAuthentication } from '../kinds.js';
-import type { Rule } from '../rule.js';
-import { askForEntry } from '../rule.js';
-import type { WorkloadAllowEntry } from '../types.js';
-import {
-  describeWorkloadEntry,
-  findModes,
-  peerAuthenticationSubject,
-  scopeKind,
-  who,
-  workloadEntryAllows,
-} from './peer-authentication.js';
+import { askForEntry, defineRule, ruleSettings } from '../rule.js';
 
-const id = 'peerauthentication-permissive';
+export const id = 'peerauthentication-permissive' as const;
 
-export const peerAuthenticationPermissive = {
+/** `rules.peerauthentication-permissive`: off unless the administrators opt in. */
+export const settings = ruleSettings('off', workloadEntries, []);
+
+export const peerAuthenticationPermissive = defineRule({
   id,
-  handles: isPeerAuthentication,
-  subject: (object, namespace, name) => peerAuthenticationSubject(object, namespace, name),
-  find: (object, subject, policy) => {
-    const meshWide = scopeKind(subject, policy) === 'mesh-wide';
-    return findModes(object, subject, policy, (mode, portLevel) =>
-      mode === 'PERMISSIVE' || (meshWide && !portLevel && mode === 'UNSET'),
-    );
-  },
-  allows: workloadEntryAllows,
-  describeEntry: describeWorkloadEntry,
-  why: (subject, _findings, policy) =>
-    `${who(subject, policy)} would still accept plaintext next to mTLS, so an unauthenticated caller is not refused`,
-  fix: () => `use STRICT, ${askForEntry(id)}`,
+  allowlist: workloadEntries,
   entries: (policy) => policy.rules[id].allow,
-} satisfies Rule<WorkloadAllowEntry>;
+  handles: isPeerAuthentication,
+  target: (object, namespace, name) => peerAuthenticationTarget(object, namespace, name),
+  find: (object, target, policy) => {
+    const meshWide = scopeKind(target, policy) === 'mesh-wide';
+    return findModes(object, target, policy, (mode, portLevel) => mode === 'PERMISSIVE' || (meshWide && !portLevel && mode === 'UNSET'));
+  },
+  why: (target, _findings, policy) =>
+    `${who(target, policy)} would still accept plaintext next to mTLS, so an unauthenticated caller is not refused`,
+  fix: () => `use STRICT, ${askForEntry(id)}`,
+});

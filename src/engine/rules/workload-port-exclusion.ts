@@ -1,14 +1,16 @@
 // workload-port-exclusion: inbound ports that bypass the sidecar. STRICT mTLS is enforced by
 // the sidecar, so traffic to an excluded port is accepted in plaintext whatever the policy says.
-import { globMatch } from '../glob.js';
-import { getsSidecar } from '../injection.js';
+import { nameEntries } from '../allowlists.js';
+import { getsSidecar } from '../istio/injection.js';
 import { podTemplatePath } from '../kinds.js';
 import { asStringMap, dig } from '../read.js';
-import type { Rule } from '../rule.js';
-import { askForEntry, reasonSuffix } from '../rule.js';
-import type { Finding, NameAllowEntry } from '../types.js';
+import { askForEntry, defineRule, ruleSettings } from '../rule.js';
+import type { Finding } from '../types.js';
 
-const id = 'workload-port-exclusion';
+export const id = 'workload-port-exclusion' as const;
+
+/** `rules.workload-port-exclusion`: warn, nothing allowed. */
+export const settings = ruleSettings('warn', nameEntries, []);
 const EXCLUDE = 'traffic.sidecar.istio.io/excludeInboundPorts';
 const INCLUDE = 'traffic.sidecar.istio.io/includeInboundPorts';
 
@@ -29,21 +31,19 @@ function portExclusionFindings(template: unknown, templatePath: readonly string[
   return findings;
 }
 
-export const workloadPortExclusion = {
+export const workloadPortExclusion = defineRule({
   id,
+  allowlist: nameEntries,
+  entries: (policy) => policy.rules[id].allow,
   handles: (gvk, policy) => podTemplatePath(gvk, policy) !== undefined,
-  subject: (_object, namespace, name) => ({ namespace, name }),
-  find: (object, _subject, policy, gvk) => {
+  target: (_object, namespace, name) => ({ namespace, name }),
+  find: (object, _target, policy, gvk) => {
     const path = podTemplatePath(gvk, policy);
     if (!path) return [];
     const template = dig(object, ...path);
     // No sidecar, nothing to bypass: the annotations do nothing on such pods.
     return getsSidecar(template, policy) ? portExclusionFindings(template, path) : [];
   },
-  allows: (entry, subject) =>
-    globMatch(entry.namespace, subject.namespace) && (entry.name === undefined || globMatch(entry.name, subject.name)),
-  describeEntry: (entry) => `${entry.name ? `${entry.namespace}/${entry.name}` : entry.namespace}${reasonSuffix(entry.reason)}`,
   why: () => 'inbound traffic on these ports bypasses the sidecar, so STRICT mTLS is not enforced there and plaintext is accepted',
   fix: () => `remove the annotation so the sidecar captures every inbound port, ${askForEntry(id)}`,
-  entries: (policy) => policy.rules[id].allow,
-} satisfies Rule<NameAllowEntry>;
+});

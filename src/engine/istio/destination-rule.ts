@@ -1,11 +1,8 @@
-// What the two DestinationRule rules share: every `tls` block of the object with the port and
-// subset it applies to, read with Istio's defaults; the host as Istio resolves it; host allow
-// entries.
-import { globMatch } from '../glob.js';
-import { hostGlobCovers, isDottedShortName, likelyMeantService, resolveHost } from '../hosts.js';
+// How Istio reads a DestinationRule: every `tls` block with the port and subset it applies to,
+// read with Istio's defaults; the block in force per subset x port; the host as Istio resolves it.
 import { asArray, asRecord, asString, asStringMap, dig } from '../read.js';
-import { portsCovered, reasonSuffix } from '../rule.js';
-import type { Finding, HostAllowEntry, Policy, Subject } from '../types.js';
+import type { AllowlistTarget, Finding, Policy } from '../types.js';
+import { isDottedShortName, likelyMeantService, resolveHost } from './hosts.js';
 
 /** `ClientTLSSettings.TLSmode` values by enum number (istio.io/api networking/v1 destination_rule.proto). */
 export const CLIENT_TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] as const;
@@ -44,7 +41,8 @@ export function portNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535 ? value : undefined;
 }
 
-export function destinationRuleSubject(object: unknown, namespace: string, name: string, policy: Policy): Subject {
+/** How a DestinationRule reads to a host allowlist: its namespace, name and host as written and resolved. */
+export function destinationRuleTarget(object: unknown, namespace: string, name: string, policy: Policy): AllowlistTarget {
   const host = asString(dig(object, 'spec', 'host')) ?? '';
   const resolvedHost = resolveHost(host, namespace, policy.clusterDomain);
   return { namespace, name, host, resolvedHost, clusterDomain: policy.clusterDomain };
@@ -139,18 +137,18 @@ export function effectiveClientTls(object: unknown, subset: string | undefined, 
 }
 
 /** "traffic to <host>" plus how it was written and why a dotted short name is not a Service. */
-export function hostWords(subject: Subject): string {
-  const host = subject.resolvedHost || '(no host)';
+export function hostWords(target: AllowlistTarget): string {
+  const host = target.resolvedHost || '(no host)';
   let text = host;
-  if (subject.host && subject.host !== host) text += ` (written "${subject.host}")`;
-  const meant = likelyMeantService(host, subject.namespace, subject.clusterDomain ?? 'cluster.local');
+  if (target.host && target.host !== host) text += ` (written "${target.host}")`;
+  const meant = likelyMeantService(host, target.namespace, target.clusterDomain ?? 'cluster.local');
   if (meant) text += ` (taken as written: Istio expands only names without a dot; for that Service write ${meant})`;
   else if (isDottedShortName(host)) text += ' (taken as written: Istio expands only names without a dot)';
   return text;
 }
 
-export function hostScope(subject: Subject, block: TlsBlock): string {
-  let text = `traffic to ${hostWords(subject)}`;
+export function hostScope(target: AllowlistTarget, block: TlsBlock): string {
+  let text = `traffic to ${hostWords(target)}`;
   if (block.subset !== undefined) text += `, subset ${block.subset}`;
   if (block.port !== undefined) text += `, port ${block.port}`;
   else if (block.exceptPorts) text += `, all ports except ${block.exceptPorts.join(', ')} (set per port)`;
@@ -158,9 +156,9 @@ export function hostScope(subject: Subject, block: TlsBlock): string {
   return text;
 }
 
-export function blockFinding(subject: Subject, block: TlsBlock, field: string, value: string): Finding {
-  const target = JSON.stringify([block.subset ?? null, block.subsetLabels ?? null, block.port ?? null]);
-  const f: Finding = { path: `${block.path}.${field}`, value, scope: hostScope(subject, block), target };
+export function blockFinding(target: AllowlistTarget, block: TlsBlock, field: string, value: string): Finding {
+  const reach = JSON.stringify([block.subset ?? null, block.subsetLabels ?? null, block.port ?? null]);
+  const f: Finding = { path: `${block.path}.${field}`, value, scope: hostScope(target, block), reach };
   if (block.port !== undefined) f.port = block.port;
   return f;
 }
@@ -171,31 +169,4 @@ export function modeValue(block: TlsBlock): string {
   if (typeof raw === 'string') return raw;
   if (raw === undefined || raw === null) return 'DISABLE (no mode given: Istio\'s default for a tls block)';
   return `${String(raw)} (= DISABLE)`;
-}
-
-/**
- * The entry's host as the allowlist reads it: resolved as Istio resolves a DestinationRule host.
- * A one-label literal is expanded with the entry's literal namespace (an entry `host: details,
- * namespace: bookinfo` means details.bookinfo.svc.<domain>); without one it names no Service and
- * is compared as written. A dotted literal and a glob are compared as written (`*.org` covers
- * `httpbin.org`; `details.bookinfo` covers only a rule whose host is literally that).
- */
-export function entryHost(entry: HostAllowEntry, clusterDomain: string): string {
-  const host = entry.host.trim().toLowerCase();
-  if (/[*?]/.test(host) || host.includes('.')) return host;
-  const ns = entry.namespace;
-  return ns !== undefined && !/[*?]/.test(ns) ? resolveHost(host, ns, clusterDomain) : host;
-}
-
-export function hostEntryAllows(entry: HostAllowEntry, subject: Subject, findings: readonly Finding[]): boolean {
-  if (!hostGlobCovers(entryHost(entry, subject.clusterDomain ?? 'cluster.local'), subject.resolvedHost ?? '')) return false;
-  if (entry.namespace !== undefined && !globMatch(entry.namespace, subject.namespace)) return false;
-  return portsCovered(entry.ports, findings);
-}
-
-export function describeHostEntry(entry: HostAllowEntry): string {
-  let text = `host ${entry.host}`;
-  if (entry.namespace) text += ` in ${entry.namespace}`;
-  if (entry.ports) text += ` ports ${entry.ports.join(',')}`;
-  return text + reasonSuffix(entry.reason);
 }

@@ -1,8 +1,8 @@
 // Whether a pod template gets an Istio sidecar, read as Istio's injector reads it. Rules about
 // sidecar behaviour (ports that bypass it) apply only where there is one, and the mutation
 // leaves a template alone that opts out.
-import { asStringMap, dig } from './read.js';
-import type { Policy } from './types.js';
+import { asStringMap, dig } from '../read.js';
+import type { Policy } from '../types.js';
 
 const INJECT = 'sidecar.istio.io/inject';
 

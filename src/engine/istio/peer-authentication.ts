@@ -1,10 +1,8 @@
-// What the two PeerAuthentication rules share: how the object reads to an allowlist, its scope
-// words, how a workload allow entry matches, and which of its modes Istio applies at all.
+// How Istio reads a PeerAuthentication: its modes (with Istio's defaults), which of them it
+// applies at all, its scope, and how the object reads to a workload allowlist.
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
-import { globMatch } from '../glob.js';
 import { asRecord, asStringMap, dig, formatLabels } from '../read.js';
-import { portsCovered, reasonSuffix } from '../rule.js';
-import type { Finding, Policy, Subject, WorkloadAllowEntry } from '../types.js';
+import type { AllowlistTarget, Finding, Policy } from '../types.js';
 
 type PeerAuthenticationMode = NonNullable<NonNullable<NonNullable<IPeerAuthentication['spec']>['mtls']>['mode']>;
 
@@ -36,11 +34,12 @@ export function portKey(key: string): number | undefined {
  * (istio.io/istio pilot/pkg/security/authn) skips a policy with a selector in the root
  * namespace: it is neither mesh-wide nor a workload policy, so it applies to no workload.
  */
-export function isIgnoredByIstio(subject: Subject, policy: Policy): boolean {
-  return subject.selector !== undefined && subject.namespace === policy.meshRootNamespace;
+export function isIgnoredByIstio(target: AllowlistTarget, policy: Policy): boolean {
+  return target.selector !== undefined && target.namespace === policy.meshRootNamespace;
 }
 
-export function peerAuthenticationSubject(object: unknown, namespace: string, name: string): Subject {
+/** How a PeerAuthentication reads to a workload allowlist: namespace, name, and non-empty selector. */
+export function peerAuthenticationTarget(object: unknown, namespace: string, name: string): AllowlistTarget {
   const labels = asStringMap(dig(object, 'spec', 'selector', 'matchLabels'));
   // An empty matchLabels selects every workload, exactly like no selector.
   const selector = labels && Object.keys(labels).length > 0 ? labels : undefined;
@@ -49,28 +48,28 @@ export function peerAuthenticationSubject(object: unknown, namespace: string, na
 
 export type ScopeKind = 'mesh-wide' | 'namespace-wide' | 'workload';
 
-export function scopeKind(subject: Subject, policy: Policy): ScopeKind {
-  if (subject.selector) return 'workload';
-  return subject.namespace === policy.meshRootNamespace ? 'mesh-wide' : 'namespace-wide';
+export function scopeKind(target: AllowlistTarget, policy: Policy): ScopeKind {
+  if (target.selector) return 'workload';
+  return target.namespace === policy.meshRootNamespace ? 'mesh-wide' : 'namespace-wide';
 }
 
-export function scopeWords(subject: Subject, policy: Policy): string {
-  switch (scopeKind(subject, policy)) {
+export function scopeWords(target: AllowlistTarget, policy: Policy): string {
+  switch (scopeKind(target, policy)) {
     case 'mesh-wide':
       return 'mesh-wide: every workload in the mesh';
     case 'namespace-wide':
-      return `namespace-wide: every workload in ${subject.namespace}`;
+      return `namespace-wide: every workload in ${target.namespace}`;
     case 'workload':
-      return `workload scope: pods with ${formatLabels(subject.selector ?? {})} in ${subject.namespace}`;
+      return `workload scope: pods with ${formatLabels(target.selector ?? {})} in ${target.namespace}`;
   }
 }
 
-export function who(subject: Subject, policy: Policy): string {
-  switch (scopeKind(subject, policy)) {
+export function who(target: AllowlistTarget, policy: Policy): string {
+  switch (scopeKind(target, policy)) {
     case 'mesh-wide':
       return 'every workload in the mesh';
     case 'namespace-wide':
-      return `every workload in ${subject.namespace}`;
+      return `every workload in ${target.namespace}`;
     case 'workload':
       return 'these pods';
   }
@@ -90,17 +89,17 @@ function shownMode(raw: unknown, mode: PeerAuthenticationMode | 'invalid'): stri
  */
 export function findModes(
   object: unknown,
-  subject: Subject,
+  target: AllowlistTarget,
   policy: Policy,
   offends: (mode: PeerAuthenticationMode, portLevel: boolean) => boolean,
 ): Finding[] {
-  if (isIgnoredByIstio(subject, policy)) return [];
-  const scope = scopeWords(subject, policy);
+  if (isIgnoredByIstio(target, policy)) return [];
+  const scope = scopeWords(target, policy);
   const findings: Finding[] = [];
   const top = dig(object, 'spec', 'mtls', 'mode');
   const topMode = peerMode(top);
   if (topMode !== 'invalid' && offends(topMode, false)) findings.push({ path: 'spec.mtls.mode', value: shownMode(top, topMode), scope });
-  if (!subject.selector) return findings;
+  if (!target.selector) return findings;
   const ports = asRecord(dig(object, 'spec', 'portLevelMtls'));
   for (const [key, setting] of Object.entries(ports ?? {})) {
     const port = portKey(key);
@@ -110,22 +109,4 @@ export function findModes(
     findings.push({ path: `spec.portLevelMtls.${key}.mode`, value: shownMode(raw, mode), scope: `${scope}, port ${port}`, port });
   }
   return findings;
-}
-
-export function workloadEntryAllows(entry: WorkloadAllowEntry, subject: Subject, findings: readonly Finding[]): boolean {
-  if (!globMatch(entry.namespace, subject.namespace)) return false;
-  if (entry.name !== undefined && !globMatch(entry.name, subject.name)) return false;
-  if (entry.selector !== undefined) {
-    // A policy without selector covers the whole namespace; only an entry without selector may allow it.
-    if (!subject.selector) return false;
-    for (const [k, v] of Object.entries(entry.selector)) if (subject.selector[k] !== v) return false;
-  }
-  return portsCovered(entry.ports, findings);
-}
-
-export function describeWorkloadEntry(entry: WorkloadAllowEntry): string {
-  let text = entry.name ? `${entry.namespace}/${entry.name}` : entry.namespace;
-  if (entry.selector) text += ` selector ${formatLabels(entry.selector)}`;
-  if (entry.ports) text += ` ports ${entry.ports.join(',')}`;
-  return text + reasonSuffix(entry.reason);
 }

@@ -3,7 +3,7 @@
 // and `*` are taken as written. So `details.bookinfo` is a literal host to Istio, not the
 // details Service, and `httpbin.org` stays `httpbin.org`.
 import { isIP } from 'node:net';
-import { HOST_WILDCARD, globMatch } from './glob.js';
+import { HOST_WILDCARD, globMatch } from '../glob.js';
 
 /**
  * The host Istio resolves a DestinationRule's `spec.host` to.
