@@ -1,6 +1,7 @@
-// Flat config: recommended + type-aware rules for the TypeScript sources.
+// Flat config: recommended + type-aware rules for the TypeScript sources, and the layer rules.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { LAYER_RULES } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'charts/**', 'test/e2e/tools/**'] },
@@ -14,6 +15,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...LAYER_RULES,
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

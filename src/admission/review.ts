@@ -1,9 +1,7 @@
 // AdmissionReview decoding and encoding (admission.k8s.io v1 and v1beta1). Hand-checked rather
 // than schema-parsed: this runs on every API-server write, the checks are few, and each error
 // names the field the API server (or a person with curl) got wrong.
-import { displayName } from '../engine/messages.js';
-import { asRecord, asString, dig } from '../engine/read.js';
-import type { AdmissionOperation, Decision, EngineRequest } from '../engine/types.js';
+import { asRecord, asString, dig, displayName, type AdmissionOperation, type Decision, type EngineRequest } from '../engine/index.js';
 import { admissionStatus, auditAnnotations } from './response.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;

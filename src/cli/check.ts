@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { Option, type Command } from 'commander';
-import type { Mode, Policy } from '../engine/types.js';
+import type { Mode, Policy } from '../engine/index.js';
 import { palette, useColour, type Palette } from './colour.js';
 import { toResult } from './format-json.js';
 import { formatObject, summaryLine } from './format-text.js';
 import { InputError, listInputs, readDocuments, STDIN_NAME, stdinChunks } from './inputs.js';
 import { checkManifest, type Checked } from './judge.js';
 import { parseDocument } from './manifests.js';
-import { loadPolicyFile, withForcedMode } from './policy-file.js';
+import { readCheckPolicy, withForcedMode } from './policy-file.js';
 
 export const EXIT_OK = 0;
 export const EXIT_DENIED = 1;
@@ -225,7 +225,7 @@ export async function runCheck(opts: CheckOptions, io: CheckIo): Promise<number>
   const filenames = opts.filename ?? [];
   if (filenames.length === 0) problems.add('no manifests given: use -f PATH (a file, a folder, or - for stdin)');
   if (opts.namespace.trim() === '') problems.add('--namespace must not be empty');
-  const policyResult = await loadPolicyFile(opts.config);
+  const policyResult = await readCheckPolicy(opts.config);
   if (!policyResult.ok) problems.add(...policyResult.errors.map((e) => `invalid policy: ${e}`));
   const policy = policyResult.ok ? withForcedMode(policyResult.policy, opts.mode) : undefined;
 

@@ -1,6 +1,6 @@
 // `check -o json`: DESIGN.md's machine-readable shape, for CI pipelines. The keys it names are
 // always present; `source` is always added, `failures` and `notices` only when there are some.
-import type { JsonPatchOperation, RuleFailure, Violation, ViolationAction } from '../engine/types.js';
+import type { JsonPatchOperation, RuleFailure, Violation, ViolationAction } from '../engine/index.js';
 import type { Checked } from './judge.js';
 
 export interface CheckViolation {

@@ -1,7 +1,6 @@
 // `check -o text`: for a person reading a terminal or a CI log. One line per object with the
 // verdict first (so `grep DENIED` works), the reasons indented under it, a summary at the end.
-import { objectRef } from '../engine/messages.js';
-import type { PlannedAnnotation, Violation } from '../engine/types.js';
+import { objectRef, type PlannedAnnotation, type Violation } from '../engine/index.js';
 import type { Palette } from './colour.js';
 import type { Checked, Verdict } from './judge.js';
 

@@ -1,10 +1,6 @@
 // One manifest → what the two webhooks would answer for `kubectl apply` of it (a CREATE): the
 // validating verdict and the mutating patch, computed exactly as the server computes them.
-import { evaluate } from '../engine/evaluate.js';
-import { isHandledKind, splitApiVersion } from '../engine/kinds.js';
-import { displayName } from '../engine/messages.js';
-import { asString, dig } from '../engine/read.js';
-import type { Decision, EngineRequest, Policy } from '../engine/types.js';
+import { asString, dig, displayName, evaluate, isHandledKind, splitApiVersion, type Decision, type EngineRequest, type Policy } from '../engine/index.js';
 import { isClusterScoped } from './cluster-scoped.js';
 import type { Manifest } from './manifests.js';
 

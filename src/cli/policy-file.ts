@@ -1,10 +1,10 @@
 // The policy for offline commands: the --config file, or the defaults the server would use.
 import { readFile } from 'node:fs/promises';
-import type { Mode, Policy } from '../engine/types.js';
-import { defaultPolicy } from '../engine/index.js';
-import { parsePolicy, type PolicyResult } from '../policy/load.js';
+import { defaultPolicy, type Mode, type Policy } from '../engine/index.js';
+import { parsePolicyFile, type PolicyResult } from '../policy/load.js';
 
-export async function loadPolicyFile(path: string | undefined): Promise<PolicyResult> {
+/** The --config file read and validated (a blank one refused, as the server refuses it), or without one the defaults. */
+export async function readCheckPolicy(path: string | undefined): Promise<PolicyResult> {
   if (path === undefined) return { ok: true, policy: defaultPolicy() };
   let text: string;
   try {
@@ -14,7 +14,7 @@ export async function loadPolicyFile(path: string | undefined): Promise<PolicyRe
     const why = code === 'ENOENT' ? 'file not found' : err instanceof Error ? err.message : String(err);
     return { ok: false, errors: [`${path}: cannot read policy: ${why}`] };
   }
-  return parsePolicy(text, path);
+  return parsePolicyFile(text, path);
 }
 
 /** `--mode`: one mode for every object, so per-namespace overrides no longer apply. */

@@ -1,6 +1,6 @@
 // Turns policy text into a Policy, or into errors that name the key path. Pure: reading the
 // file and watching it live in policy/watch.ts and the CLI.
-import { parseAllDocuments } from 'yaml';
+import { isScalar, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { defaultPolicy, policySchema, type Policy } from '../engine/index.js';
 
@@ -40,4 +40,23 @@ export function parsePolicy(text: string, source = 'policy'): PolicyResult {
   const result = policyFromObject(nonEmpty[0]?.toJS() ?? null);
   if (!result.ok) return { ok: false, errors: result.errors.map((e) => `${source}: ${e}`) };
   return result;
+}
+
+/** Nothing but whitespace, comments and document markers: what `: > policy.yaml`, a write caught
+ * at its start, or an empty ConfigMap key leave. */
+export function isBlankPolicyText(text: string): boolean {
+  return parseAllDocuments(text).every((doc) => doc.contents === null || (isScalar(doc.contents) && doc.contents.source === ''));
+}
+
+/**
+ * The text of a policy file given with --config (or mounted from a ConfigMap): as
+ * {@link parsePolicy}, except that a blank file is refused. The YAML reading of an empty file is
+ * "every default", which is enforce mode: a truncated file must not switch a cluster in audit
+ * mode to enforce, nor start a server or pass a `check` that way.
+ */
+export function parsePolicyFile(text: string, file: string): PolicyResult {
+  if (isBlankPolicyText(text)) {
+    return { ok: false, errors: [`${file}: the policy file is empty (nothing but whitespace or comments); write {} for every default, or leave out --config`] };
+  }
+  return parsePolicy(text, file);
 }

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { Policy } from '../engine/types.js';
+import type { Policy } from '../engine/index.js';
 import { createAdmissionListener } from './admission-listener.js';
 import { decide } from './handler.js';
 import { internalErrorBody } from './internal-error.js';

@@ -1,8 +1,7 @@
 // The admission handler: the one function between transport and engine. It never sees HTTP;
 // logging, metrics and timing wrap it (log-decision.ts, record-metrics.ts), each in its own file.
 import type { DecodedReview } from '../admission/review.js';
-import { evaluate, type EvaluateOptions } from '../engine/evaluate.js';
-import type { Decision, Policy } from '../engine/types.js';
+import { evaluate, type Decision, type EvaluateOptions, type Policy } from '../engine/index.js';
 
 export type Webhook = 'validate' | 'mutate';
 

@@ -6,7 +6,7 @@
 // "reload your configuration" of a daemon).
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { watchPolicy } from '../policy/watch.js';
+import { watchPolicy } from './policy-source.js';
 import { createApp } from './app.js';
 import { validityProblem, type CertificateInfo, type TlsFiles } from './certificate.js';
 import { trackConnections } from './connections.js';

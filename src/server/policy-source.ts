@@ -2,11 +2,9 @@
 // A new policy that does not validate is refused and the old one stays in force: a typo in a
 // ConfigMap must not switch the guardrails off, nor take the webhook down.
 import type { Logger } from 'pino';
-import { isScalar, parseAllDocuments } from 'yaml';
-import type { Policy } from '../engine/types.js';
-import { readSnapshot, watchFiles, type FileSnapshot, type FileWatchOptions } from '../server/file-watch.js';
-import { defaultPolicy } from '../engine/index.js';
-import { parsePolicy, type PolicyResult } from './load.js';
+import { defaultPolicy, type Policy } from '../engine/index.js';
+import { readSnapshot, watchFiles, type FileSnapshot, type FileWatchOptions } from './file-watch.js';
+import { parsePolicyFile, type PolicyResult } from '../policy/load.js';
 
 export type ReloadResult = 'success' | 'error';
 
@@ -26,29 +24,15 @@ export interface PolicySource {
 
 export type PolicySourceResult = { ok: true; source: PolicySource } | { ok: false; errors: string[] };
 
-/** Nothing but whitespace, comments and document markers: what `: > policy.yaml`, a write caught
- * at its start, or an empty ConfigMap key leave. */
-export function isBlankPolicyText(text: string): boolean {
-  return parseAllDocuments(text).every((doc) => doc.contents === null || (isScalar(doc.contents) && doc.contents.source === ''));
-}
-
 function policyFromSnapshot(file: string, snapshot: FileSnapshot): PolicyResult {
   const content = snapshot.files[0];
   if (content === undefined) return { ok: false, errors: [`${file}: not read`] };
-  if (Buffer.isBuffer(content)) {
-    const text = content.toString('utf8');
-    // The YAML reading of an empty file is "every default", which is enforce mode: a truncated
-    // file must not switch a cluster in audit mode to enforce, nor start a server that way.
-    if (isBlankPolicyText(text)) {
-      return { ok: false, errors: [`${file}: the policy file is empty (nothing but whitespace or comments); write {} for every default, or leave out --config`] };
-    }
-    return parsePolicy(text, file);
-  }
+  if (Buffer.isBuffer(content)) return parsePolicyFile(content.toString('utf8'), file);
   return { ok: false, errors: [`${file}: cannot read the policy file: ${content.code ?? content.message}`] };
 }
 
-/** Reads and validates a policy file once (the CLI's `check` and start-up use this). */
-export async function loadPolicyFile(file: string): Promise<PolicyResult> {
+/** Reads and validates the policy file once, as the watch reads it. */
+export async function readPolicyOnce(file: string): Promise<PolicyResult> {
   return policyFromSnapshot(file, await readSnapshot([file]));
 }
 

@@ -5,7 +5,7 @@ import { appendFile, mkdir, open, rename, symlink, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { defaultPolicy } from '../../src/engine/index.js';
-import { loadPolicyFile, watchPolicy, type ReloadResult } from '../../src/policy/watch.js';
+import { readPolicyOnce, watchPolicy, type ReloadResult } from '../../src/server/policy-source.js';
 import { LEVEL, memoryLogger, tempDir, waitFor } from '../server/helpers.js';
 
 /** Kubelet's ConfigMap update: a new timestamped dir, then one rename of the `..data` link. */
@@ -33,7 +33,7 @@ describe('watchPolicy', () => {
       const result = await watchPolicy(file, { logger: memoryLogger().logger });
       assert.equal(result.ok, false);
       assert.match((result.ok ? [] : result.errors).join('\n'), new RegExp(`${file}: rules\\.peerauthentication-disable\\.action`));
-      const missing = await loadPolicyFile(join(dir, 'absent.yaml'));
+      const missing = await readPolicyOnce(join(dir, 'absent.yaml'));
       assert.match((missing.ok ? [] : missing.errors).join('\n'), /absent\.yaml: cannot read the policy file: ENOENT/);
     } finally {
       await remove();

@@ -1,0 +1,40 @@
+// The layers of src/ and the one direction imports may point, enforced by `npm run lint`:
+//
+//   cli ──> server ──> admission ──> engine
+//    │        │                        ▲
+//    │        └──> policy, certs ──────┘   (policy reads files into the engine's Policy)
+//    └──> policy, certs, admission
+//
+// - engine/  pure: imports no other layer and nothing that does I/O or serves (no fs, http, pino,
+//            express, prom-client); everything else reaches it only through engine/index.ts.
+// - admission/  AdmissionReview decode/encode and response mapping: the engine only.
+// - policy/  reading policy text into the engine's Policy: the engine only.
+// - certs/   certificate generation: no other layer.
+// - server/  transport, TLS, watches, metrics: engine, admission, policy, certs; never cli.
+// - cli/     commands: any layer below it.
+// A wrong import fails CI; test/lint/layers.test.ts shows each rule catching one.
+
+const engineInternals = {
+  group: ['**/engine/*', '**/engine/**/*', '!**/engine/index.js'],
+  message: 'outside src/engine, import the engine only through engine/index.js (its public surface)',
+};
+const layer = (name) => ({
+  group: [`**/${name}/*`, `**/${name}/**/*`, `**/${name}.js`],
+  message: `this layer may not import from src/${name}/ (see eslint.layers.js for the direction)`,
+});
+const restrict = (files, patterns, paths = []) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns, paths }] },
+});
+const ioModules = ['node:fs', 'node:fs/promises', 'node:http', 'node:https', 'node:http2', 'node:child_process', 'pino', 'express', 'prom-client'].map(
+  (name) => ({ name, message: 'the engine is pure: no I/O, no serving; do it in server/, cli/ or policy/' }),
+);
+
+export const LAYER_RULES = [
+  restrict(['src/engine/**/*.ts'], [layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')], ioModules),
+  restrict(['src/admission/**/*.ts'], [engineInternals, layer('policy'), layer('server'), layer('cli'), layer('certs')]),
+  restrict(['src/policy/**/*.ts'], [engineInternals, layer('admission'), layer('server'), layer('cli'), layer('certs')]),
+  restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli')]),
+  restrict(['src/server/**/*.ts'], [engineInternals, layer('cli')]),
+  restrict(['src/cli/**/*.ts', 'src/cli.ts'], [engineInternals]),
+];
