@@ -28,6 +28,7 @@ export interface EvaluateOptions {
   rules?: readonly Rule[];
 }
 
+/** The mode a request in `namespace` is judged in: the first `namespaces[]` glob that matches, else `mode`. */
 export function effectiveMode(policy: Policy, namespace: string): Mode {
   return policy.namespaces.find((n) => globMatch(n.match, namespace))?.mode ?? policy.mode;
 }
@@ -87,6 +88,18 @@ function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref
   });
 }
 
+/**
+ * Judges one admission request (or one manifest, for `check`) under a policy: runs every rule,
+ * collects every violation, applies rule actions, the effective mode and the pre-existing
+ * downgrade on UPDATE, plans the pod-template mutation, and words the refusal and warnings.
+ * Pure and synchronous.
+ * @param req the request: kind, operation, namespace/name, object (and oldObject on UPDATE), user;
+ *   the objects are untrusted JSON of any shape.
+ * @param policy a fully defaulted policy (`policySchema`).
+ * @param options which half to run: the validating rules, the mutation, or both (the default).
+ * @returns the decision; never throws: a rule that throws becomes a `failures` entry (a refusal
+ *   with cause `rule-failure` in enforce mode, a warning in audit mode).
+ */
 export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOptions = { validate: true, mutate: true }): Decision {
   const mode = effectiveMode(policy, req.namespace);
   if (req.operation === 'DELETE') return skipped(mode, 'DELETE is never refused');

@@ -7,10 +7,12 @@ import type { GroupVersionKind, Policy } from './types.js';
 export const PEER_AUTHENTICATION = { group: 'security.istio.io', kind: 'PeerAuthentication' } as const;
 export const DESTINATION_RULE = { group: 'networking.istio.io', kind: 'DestinationRule' } as const;
 
+/** security.istio.io PeerAuthentication, any version. */
 export function isPeerAuthentication(gvk: GroupVersionKind): boolean {
   return gvk.group === PEER_AUTHENTICATION.group && gvk.kind === PEER_AUTHENTICATION.kind;
 }
 
+/** networking.istio.io DestinationRule, any version. */
 export function isDestinationRule(gvk: GroupVersionKind): boolean {
   return gvk.group === DESTINATION_RULE.group && gvk.kind === DESTINATION_RULE.kind;
 }

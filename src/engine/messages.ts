@@ -17,6 +17,7 @@ export function displayName(name: string | undefined, generateName: string | und
   return generateName ? `${generateName}<generated>` : '<unnamed>';
 }
 
+/** `Kind namespace/name`, or `Kind name` for an object without a namespace. */
 export function objectRef(gvk: GroupVersionKind, namespace: string, name: string): string {
   return `${gvk.kind} ${namespace ? `${namespace}/` : ''}${name}`;
 }
@@ -28,6 +29,7 @@ export function singleLine(text: string, max = MAX_WARNING): string {
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
+/** The "allowed here" lines: up to six entries, then how many more. */
 export function describeAllowed(entries: readonly string[]): string[] {
   if (entries.length === 0) return ['nothing (this rule has no allowlist entries)'];
   const shown = entries.slice(0, MAX_LISTED_ENTRIES);
@@ -35,6 +37,7 @@ export function describeAllowed(entries: readonly string[]): string[] {
   return more > 0 ? [...shown, `… and ${more} more entries`] : shown;
 }
 
+/** The single-line kubectl warning for a violation that was allowed (warn, audit, pre-existing). */
 export function warningFor(v: Omit<Violation, 'summary'>, ref: string): string {
   const tag =
     v.downgrade === 'audit'
@@ -66,11 +69,13 @@ export function denialMessage(ref: string, violations: readonly Violation[]): st
   return lines.join('\n');
 }
 
+/** The audit-mode warning for a pod-template change that was not made. */
 export function mutationWarning(ref: string, m: PlannedAnnotation): string {
   const change = m.from === undefined ? `add ${m.key}="${m.to}"` : `change ${m.key} from "${m.from}" to "${m.to}"`;
   return singleLine(`${WARNING_PREFIX}[mutation] ${ref}: audit mode, would ${change} on the pod template`);
 }
 
+/** The text for a rule that threw: a bug in mtls-guard, and what was done about the request. */
 export function ruleFailureMessage(ref: string, rule: string, error: string, mode: 'enforce' | 'audit'): string {
   const outcome = mode === 'enforce' ? 'the request is refused to stay safe' : 'allowed because of audit mode';
   return `mtls-guard internal error: rule ${rule} failed on ${ref} (${error}); this is a bug in mtls-guard, not in your object: ${outcome}. Please report it to the mesh administrators.`;

@@ -22,6 +22,13 @@ export function mergeList(current: string, wanted: string): string {
   return kept ? `${kept},${missing.join(',')}` : missing.join(',');
 }
 
+/**
+ * The sidecar annotations a workload's pod template lacks (DESIGN.md "Mutation").
+ * @param object the workload (any JSON); @param gvk its kind, which gives the template's path.
+ * @returns one entry per annotation to add or change (with `merge: list`, the merged value);
+ *   empty when mutations are off, the kind has no template, the template opts out of injection
+ *   (or does not opt in under `onlyInjected`), or its metadata is malformed. Never throws.
+ */
 export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: Policy): PlannedAnnotation[] {
   const path = podTemplatePath(gvk, policy);
   if (!path || !policy.mutations.enabled) return [];
@@ -51,6 +58,12 @@ export function planAnnotations(object: unknown, gvk: GroupVersionKind, policy: 
   return planned;
 }
 
+/**
+ * The RFC 6902 JSON Patch that applies `planned` to the object: the diff of the template's
+ * metadata before and after (fast-json-patch `compare`, which escapes `/` as `~1`), with paths
+ * under the template's pointer; missing `metadata`/`annotations` objects are created.
+ * @returns the operations; empty when nothing is planned.
+ */
 export function buildPatch(object: unknown, gvk: GroupVersionKind, planned: readonly PlannedAnnotation[], policy: Policy): JsonPatchOperation[] {
   const path = podTemplatePath(gvk, policy);
   const first = planned[0];

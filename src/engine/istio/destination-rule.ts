@@ -147,6 +147,7 @@ export function hostWords(target: AllowlistTarget): string {
   return text;
 }
 
+/** The scope words of a tls block: host, subset, ports. */
 export function hostScope(target: AllowlistTarget, block: TlsBlock): string {
   let text = `traffic to ${hostWords(target)}`;
   if (block.subset !== undefined) text += `, subset ${block.subset}`;
@@ -156,6 +157,7 @@ export function hostScope(target: AllowlistTarget, block: TlsBlock): string {
   return text;
 }
 
+/** A finding at `<block path>.<field>`, with the subset, labels and port it reaches. */
 export function blockFinding(target: AllowlistTarget, block: TlsBlock, field: string, value: string): Finding {
   const reach = JSON.stringify([block.subset ?? null, block.subsetLabels ?? null, block.port ?? null]);
   const f: Finding = { path: `${block.path}.${field}`, value, scope: hostScope(target, block), reach };

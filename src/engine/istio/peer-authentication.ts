@@ -48,11 +48,13 @@ export function peerAuthenticationTarget(object: unknown, namespace: string, nam
 
 export type ScopeKind = 'mesh-wide' | 'namespace-wide' | 'workload';
 
+/** mesh-wide (root namespace, no selector), namespace-wide (no selector), or workload. */
 export function scopeKind(target: AllowlistTarget, policy: Policy): ScopeKind {
   if (target.selector) return 'workload';
   return target.namespace === policy.meshRootNamespace ? 'mesh-wide' : 'namespace-wide';
 }
 
+/** The scope as messages show it, e.g. `workload scope: pods with app=ratings in bookinfo`. */
 export function scopeWords(target: AllowlistTarget, policy: Policy): string {
   switch (scopeKind(target, policy)) {
     case 'mesh-wide':
@@ -64,6 +66,7 @@ export function scopeWords(target: AllowlistTarget, policy: Policy): string {
   }
 }
 
+/** Who would accept plaintext, as the `why` line says it. */
 export function who(target: AllowlistTarget, policy: Policy): string {
   switch (scopeKind(target, policy)) {
     case 'mesh-wide':
