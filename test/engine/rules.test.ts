@@ -6,37 +6,44 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import jsonpatch from 'fast-json-patch';
 import { parse } from 'yaml';
-import { evaluate, splitApiVersion, type AdmissionOperation, type Decision, type EngineRequest } from '../../src/engine/index.js';
+import { z } from 'zod';
+import { evaluate, splitApiVersion, type Decision, type EngineRequest } from '../../src/engine/index.js';
 import { dig } from '../../src/engine/read.js';
 import { admissionStatus, auditAnnotations } from '../../src/admission/response.js';
 import { policyFromObject } from '../../src/policy/load.js';
 
-interface Case {
-  name: string;
-  policy?: unknown;
-  options?: { validate: boolean; mutate: boolean };
-  request: {
-    operation?: AdmissionOperation;
-    namespace?: string;
-    user?: { username?: string; groups?: string[] };
-    object: Record<string, unknown> | null;
-    oldObject?: Record<string, unknown>;
-  };
-  expect: {
-    allowed: boolean;
-    code?: number;
-    mode?: 'enforce' | 'audit';
-    skipped?: boolean;
-    violations?: { rule: string; action: string; path: string; value?: string; downgrade?: string }[];
-    messageContains?: string[];
-    warningsContain?: string[];
-    noWarnings?: boolean;
-    auditAnnotations?: Record<string, string>;
+// Fixtures are read through a strict schema, so a misspelled expectation key fails the case
+// instead of being ignored (and the case silently asserting less).
+const objectSchema = z.record(z.string(), z.unknown());
+const caseSchema = z.strictObject({
+  name: z.string().min(1),
+  policy: z.unknown().optional(),
+  options: z.strictObject({ validate: z.boolean(), mutate: z.boolean() }).optional(),
+  request: z.strictObject({
+    operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']).optional(),
+    namespace: z.string().optional(),
+    user: z.strictObject({ username: z.string().optional(), groups: z.array(z.string()).optional() }).optional(),
+    object: objectSchema.nullable(),
+    oldObject: objectSchema.optional(),
+  }),
+  expect: z.strictObject({
+    allowed: z.boolean(),
+    code: z.number().optional(),
+    mode: z.enum(['enforce', 'audit']).optional(),
+    skipped: z.boolean().optional(),
+    violations: z
+      .array(z.strictObject({ rule: z.string(), action: z.string(), path: z.string(), value: z.string().optional(), downgrade: z.string().optional() }))
+      .optional(),
+    messageContains: z.array(z.string()).optional(),
+    warningsContain: z.array(z.string()).optional(),
+    noWarnings: z.boolean().optional(),
+    auditAnnotations: z.record(z.string(), z.string()).optional(),
     /** Pod-template annotations after applying the returned patch; null means no patch. */
-    templateAnnotations?: Record<string, string> | null;
-    patchPaths?: string[];
-  };
-}
+    templateAnnotations: z.record(z.string(), z.string()).nullable().optional(),
+    patchPaths: z.array(z.string()).optional(),
+  }),
+});
+type Case = z.output<typeof caseSchema>;
 
 const dir = join(import.meta.dirname, '..', 'fixtures', 'rules');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
@@ -68,8 +75,10 @@ test('there are rule fixtures', () => assert.ok(files.length >= 40, `only ${file
 
 describe('rule fixtures', () => {
   for (const file of files) {
-    const c = parse(readFileSync(join(dir, file), 'utf8')) as Case;
+    const parsed = caseSchema.safeParse(parse(readFileSync(join(dir, file), 'utf8')));
+    const c: Case = parsed.success ? parsed.data : { name: '(unreadable)', request: { object: null }, expect: { allowed: true } };
     test(`${file}: ${c.name}`, () => {
+      assert.ok(parsed.success, `${file} is not a valid case: ${parsed.success ? '' : z.prettifyError(parsed.error)}`);
       const policy = policyFromObject(c.policy ?? null);
       assert.ok(policy.ok, policy.ok ? '' : policy.errors.join('\n'));
       const decision = evaluate(requestOf(c), policy.policy, c.options ?? { validate: true, mutate: true });
