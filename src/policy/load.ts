@@ -1,5 +1,5 @@
 // Turns policy text into a Policy, or into errors that name the key path. Pure: reading the
-// file and watching it live in policy/watch.ts and the CLI.
+// file and watching it live in server/policy-source.ts and the CLI.
 import { isScalar, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { defaultPolicy, policySchema, type Policy } from '../engine/index.js';
