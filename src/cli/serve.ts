@@ -6,10 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { generateCa, generateServing } from '../certs/generate.js';
 import type { TlsFiles } from '../server/certificate.js';
-import { createLogger } from '../server/logger.js';
-import { startServer } from '../server/start.js';
 
 interface ServeFlags {
   config?: string;
@@ -90,6 +87,7 @@ interface LocalCertificate {
 /** A throwaway CA and localhost certificate, so `npm start` works on a fresh machine. */
 async function makeLocalCertificate(): Promise<LocalCertificate> {
   const dir = await mkdtemp(join(tmpdir(), 'mtls-guard-'));
+  const { generateCa, generateServing } = await import('../certs/generate.js');
   const ca = await generateCa({ commonName: 'mtls-guard local development CA' });
   const serving = await generateServing(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] });
   const caFile = join(dir, 'ca.crt');
@@ -110,6 +108,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   const checked = await checkFlags(flags);
   if (!checked.ok) return fail(checked.errors);
   const settings = checked.value;
+  // The server's modules (express, pino, prom-client, the X.509 library) load here, when `serve`
+  // runs, not when the CLI starts: `check` and `certs` never pay for them.
+  const [{ createLogger }, { startServer }] = await Promise.all([import('../server/logger.js'), import('../server/start.js')]);
   const logger: Logger = createLogger(settings.logLevel);
 
   let local: LocalCertificate | undefined;
