@@ -13,6 +13,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
+  tlsServerName?: string;
   port: string;
   metricsPort: string;
   host: string;
@@ -23,6 +24,8 @@ interface ServeFlags {
 interface ServeSettings {
   policyFile?: string;
   tls?: TlsFiles;
+  /** The name clients (the API server) connect to; a certificate not valid for it is refused. */
+  tlsServerName?: string;
   host: string;
   port: number;
   metricsPort: number;
@@ -61,6 +64,9 @@ async function checkFlags(flags: ServeFlags): Promise<Checked<ServeSettings>> {
     errors.push(`--shutdown-grace-seconds: expected a number of seconds >= 0, got "${flags.shutdownGraceSeconds}"`);
   }
   if (flags.host.trim() === '') errors.push('--host: must not be empty');
+  if (flags.tlsServerName !== undefined && !/^[a-z0-9*]([-a-z0-9.]*[a-z0-9])?$/i.test(flags.tlsServerName)) {
+    errors.push(`--tls-server-name: expected a DNS name, got "${flags.tlsServerName}"`);
+  }
   if (flags.tlsCert !== undefined && flags.tlsKey === undefined) errors.push('--tls-cert is given without --tls-key: give both, or neither for a self-signed localhost certificate');
   if (flags.tlsKey !== undefined && flags.tlsCert === undefined) errors.push('--tls-key is given without --tls-cert: give both, or neither for a self-signed localhost certificate');
   await checkReadable('--config', flags.config, errors);
@@ -71,6 +77,7 @@ async function checkFlags(flags: ServeFlags): Promise<Checked<ServeSettings>> {
 
   const settings: ServeSettings = { host: flags.host, port, metricsPort, logLevel: flags.logLevel, shutdownGraceMs: grace * 1000 };
   if (flags.config !== undefined) settings.policyFile = flags.config;
+  if (flags.tlsServerName !== undefined) settings.tlsServerName = flags.tlsServerName;
   if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
     settings.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey };
     if (flags.clientCa !== undefined) settings.tls.clientCaFile = flags.clientCa;
@@ -85,11 +92,11 @@ interface LocalCertificate {
 }
 
 /** A throwaway CA and localhost certificate, so `npm start` works on a fresh machine. */
-async function makeLocalCertificate(): Promise<LocalCertificate> {
+async function makeLocalCertificate(serverName: string | undefined): Promise<LocalCertificate> {
   const dir = await mkdtemp(join(tmpdir(), 'mtls-guard-'));
   const { generateCa, generateServing } = await import('../certs/generate.js');
   const ca = await generateCa({ commonName: 'mtls-guard local development CA' });
-  const serving = await generateServing(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] });
+  const serving = await generateServing(ca, { dnsNames: [...new Set(['localhost', ...(serverName ? [serverName] : [])])], ipAddresses: ['127.0.0.1', '::1'] });
   const caFile = join(dir, 'ca.crt');
   const certFile = join(dir, 'tls.crt');
   const keyFile = join(dir, 'tls.key');
@@ -116,7 +123,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   let local: LocalCertificate | undefined;
   let tls = settings.tls;
   if (tls === undefined) {
-    local = await makeLocalCertificate();
+    local = await makeLocalCertificate(settings.tlsServerName);
     tls = { ...local.files, ...(flags.clientCa !== undefined && { clientCaFile: flags.clientCa }) };
     const note = `no --tls-cert/--tls-key given: serving a self-signed certificate for localhost, 127.0.0.1 and ::1 (local use only), generated in ${local.dir}; its CA is ${local.caFile}`;
     logger.warn({ dir: local.dir, caFile: local.caFile }, note);
@@ -134,6 +141,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     logger,
     shutdownGraceMs: settings.shutdownGraceMs,
     ...(settings.policyFile !== undefined && { policyFile: settings.policyFile }),
+    ...(settings.tlsServerName !== undefined && { expectedName: settings.tlsServerName }),
   });
   if (!started.ok) {
     await removeLocal();
@@ -174,6 +182,7 @@ export function registerServe(program: Command): Command {
     .option('--tls-cert <file>', 'serving certificate (PEM, may include the chain), reloaded when it changes on disk')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--client-ca <file>', 'require clients (the API server) to present a certificate signed by this CA (PEM)')
+    .option('--tls-server-name <name>', 'the DNS name the API server calls (the Service, <name>.<namespace>.svc): a certificate not valid for it is refused at start and on reload')
     .option('--port <port>', 'HTTPS port for admission requests', '8443')
     .option('--metrics-port <port>', 'plain-HTTP port for /metrics (and /healthz, /readyz)', '9090')
     .option('--host <address>', 'address to listen on', '0.0.0.0')

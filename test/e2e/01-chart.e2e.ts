@@ -111,6 +111,8 @@ describe('helm chart charts/mtls-guard', () => {
     assert.ok(container);
     assert.equal(container.image, 'mtls-guard:0.1.0');
     assert.deepEqual(container.args.slice(0, 5), ['--config=/etc/mtls-guard/policy.yaml', '--tls-cert=/tls/tls.crt', '--tls-key=/tls/tls.key', '--port=8443', '--metrics-port=9090']);
+    // The certificate must name the Service the API server calls; the server refuses one that does not.
+    assert.ok(container.args.some((a) => /^--tls-server-name=[a-z0-9-]+\.[a-z0-9-]+\.svc$/.test(a)), container.args.join(' '));
     assert.equal(container.securityContext['allowPrivilegeEscalation'], false);
     assert.equal(container.securityContext['readOnlyRootFilesystem'], true);
 

@@ -44,6 +44,20 @@ describe('serve: bad input exits 2 naming the flag or file', () => {
       /policy\.yaml: mode: /,
     ],
     [
+      'a certificate not valid for --tls-server-name',
+      async (dir) => {
+        const { generateCa, generateServing } = await import('../../src/certs/generate.js');
+        const ca = await generateCa({ commonName: 'test CA' });
+        const serving = await generateServing(ca, { dnsNames: ['localhost'], ipAddresses: [] });
+        await writeFile(join(dir, 'tls.crt'), serving.cert);
+        await writeFile(join(dir, 'tls.key'), serving.key);
+        const tls = ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')];
+        return [...tls, '--tls-server-name', 'mtls-guard.mtls-guard.svc', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'];
+      },
+      /not valid for mtls-guard\.mtls-guard\.svc \(its names: DNS:localhost\)/,
+    ],
+    ['a --tls-server-name that is no DNS name', async () => ['--tls-server-name', 'not a name'], /--tls-server-name: expected a DNS name, got "not a name"/],
+    [
       'an empty policy file',
       async (dir) => {
         await writeFile(join(dir, 'policy.yaml'), '# filled in later\n');
