@@ -12,6 +12,7 @@
 // - certs/   certificate generation: no other layer.
 // - server/  transport, TLS, watches, metrics: engine, admission, policy, certs; never cli.
 // - cli/     commands: any layer below it.
+// - util/    tiny helpers every layer may use (errorMessage); imports no other layer.
 // A wrong import fails CI; test/lint/layers.test.ts shows each rule catching one.
 
 const engineInternals = {
@@ -37,4 +38,5 @@ export const LAYER_RULES = [
   restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli')]),
   restrict(['src/server/**/*.ts'], [engineInternals, layer('cli')]),
   restrict(['src/cli/**/*.ts', 'src/cli.ts'], [engineInternals]),
+  restrict(['src/util/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')]),
 ];

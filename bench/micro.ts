@@ -14,7 +14,7 @@ import type { Decision } from '../src/engine/types.js';
 import { decisionLabel, secondsSince, type AdmissionContext, type AdmissionHandler } from '../src/server/handler.js';
 import { createLogger } from '../src/server/logger.js';
 import { createMetrics, type Metrics } from '../src/server/metrics.js';
-import { withMetrics } from '../src/server/record-metrics.js';
+import { withMetrics } from '../src/server/with-metrics.js';
 
 const N = Number(process.env['MICRO_N'] ?? 50_000);
 const ROUNDS = 5;

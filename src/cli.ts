@@ -6,9 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { registerCerts } from './cli/certs.js';
 import { registerCheck } from './cli/check.js';
 import { registerServe } from './cli/serve.js';
+import { EXIT_USAGE } from './cli/exit-codes.js';
+import { errorMessage } from './util/errors.js';
 
-/** Usage errors (unknown command, bad flag) share exit 2 with bad input, as DESIGN.md asks. */
-const EXIT_USAGE = 2;
 
 const EXAMPLES = `
 Examples:
@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     // Commands report expected problems themselves; reaching here is a bug in mtls-guard.
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     process.stderr.write(`mtls-guard: internal error: ${message}\n(this is a bug in mtls-guard; please report it)\n`);
     process.exitCode = EXIT_USAGE;
   }

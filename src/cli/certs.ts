@@ -5,8 +5,9 @@ import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { EXIT_USAGE } from './exit-codes.js';
+import { errorMessage } from '../util/errors.js';
 
-const EXIT_USAGE = 2;
 const PUBLIC_MODE = 0o644;
 const SECRET_MODE = 0o600;
 
@@ -93,7 +94,7 @@ function errorText(e: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'ENOTDIR' || code === 'EEXIST') return 'a file is in the way (not a folder)';
   if (code === 'EROFS') return 'read-only file system';
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }
 
 /**

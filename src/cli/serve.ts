@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { TlsFiles } from '../server/certificate.js';
+import { EXIT_USAGE } from './exit-codes.js';
 
 interface ServeFlags {
   config?: string;
@@ -34,7 +35,6 @@ interface ServeSettings {
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-const EXIT_BAD_INPUT = 2;
 
 type Checked<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
@@ -110,7 +110,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   // Like the other commands: report and set the exit code, so pending output is flushed.
   const fail = (errors: string[]): void => {
     process.stderr.write(errors.map((e) => `mtls-guard serve: error: ${e}\n`).join(''));
-    process.exitCode = EXIT_BAD_INPUT;
+    process.exitCode = EXIT_USAGE;
   };
   const checked = await checkFlags(flags);
   if (!checked.ok) return fail(checked.errors);

@@ -18,6 +18,7 @@ import type { Rule } from './rule.js';
 import { RULES } from './rules/index.js';
 import { noticesFor } from './notices.js';
 import type { Decision, EngineRequest, Finding, Mode, PlannedAnnotation, Policy, RuleFailure, AllowlistTarget, Violation } from './types.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface EvaluateOptions {
   /** Run the validating rules (the /validate webhook). */
@@ -45,10 +46,6 @@ function exemptionOf(req: EngineRequest, policy: Policy): string | undefined {
 
 function skipped(mode: Mode, reason: string): Decision {
   return { allowed: true, mode, skipped: reason, violations: [], failures: [], warnings: [], notices: [], patch: [], mutations: [] };
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Identity of a finding across old and new object: same rule, field, value and target (host or
@@ -119,7 +116,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
       try {
         violations.push(...runRule(rule, req, policy, mode, ref));
       } catch (err) {
-        failures.push({ rule: rule.id, error: errorText(err) });
+        failures.push({ rule: rule.id, error: errorMessage(err) });
       }
     }
     notices.push(...noticesFor(req, policy, ref));
@@ -132,7 +129,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
       mutations = planAnnotations(req.object, req.kind, policy);
       if (mode === 'enforce') patch = buildPatch(req.object, req.kind, mutations, policy);
     } catch (err) {
-      failures.push({ rule: 'mutation', error: errorText(err) });
+      failures.push({ rule: 'mutation', error: errorMessage(err) });
       mutations = [];
       patch = [];
     }

@@ -6,7 +6,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { decodeReview, encodeReview } from '../admission/review.js';
 import type { AdmissionHandler, Webhook } from './handler.js';
-import { internalErrorBody } from './internal-error.js';
+import { reportInternalError } from './internal-error.js';
+import { sendJson } from './send-json.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface AdmissionListenerOptions {
   handler: AdmissionHandler;
@@ -32,16 +34,6 @@ function pathOf(url: string | undefined): string {
   return q < 0 ? raw : raw.slice(0, q);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, draining: boolean): void {
-  const text = JSON.stringify(body);
-  // Decided when the answer is written, not when the request arrived: a review whose body was
-  // still arriving at SIGTERM must also tell its client to reconnect (elsewhere), or the client
-  // reuses a connection the drain is about to close, and the API server does not retry a POST.
-  if (draining) res.shouldKeepAlive = false;
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /** The media type check of `req.is('application/json')`, plus the charset body-parser accepted. */
 function contentTypeProblem(header: string | undefined): string | undefined {
   // What the API server sends, answered without splitting or building the refusal text.
@@ -65,7 +57,7 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
 
   const refuse = (res: ServerResponse, path: string, status: number, error: string): void => {
     logger.warn({ status, path, error }, status === 400 ? 'rejected a request that is not a valid AdmissionReview' : 'rejected a request body');
-    sendJson(res, status, { error }, isDraining());
+    sendJson(res, status, { error }, { close: isDraining() });
   };
 
   const answer = (res: ServerResponse, path: string, webhook: Webhook, text: string, startedAt: bigint): void => {
@@ -73,7 +65,7 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      refuse(res, path, 400, `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+      refuse(res, path, 400, `body is not valid JSON: ${errorMessage(err)}`);
       return;
     }
     const decoded = decodeReview(parsed);
@@ -83,9 +75,9 @@ export function createAdmissionListener(options: AdmissionListenerOptions): Admi
     }
     const { review } = decoded;
     try {
-      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })), isDraining());
+      sendJson(res, 200, encodeReview(review.apiVersion, review.uid, handler({ webhook, review, startedAt })), { close: isDraining() });
     } catch (err) {
-      sendJson(res, 500, internalErrorBody(err, 'POST', path, logger), isDraining());
+      sendJson(res, 500, reportInternalError(err, 'POST', path, logger), { close: isDraining() });
     }
   };
 

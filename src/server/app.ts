@@ -8,24 +8,20 @@ import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
 import { createAdmissionListener } from './admission-listener.js';
 import { decide } from './handler.js';
-import { internalErrorBody } from './internal-error.js';
+import { healthAnswer, readinessAnswer, type Readiness } from './health.js';
+import { reportInternalError } from './internal-error.js';
+import { errorMessage } from '../util/errors.js';
 import { withDecisionLog } from './log-decision.js';
 import type { Metrics } from './metrics.js';
-import { withMetrics } from './record-metrics.js';
+import { withMetrics } from './with-metrics.js';
 
 /** An UPDATE review carries two objects of up to 1.5 MiB each plus managedFields. */
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 
-export interface AppOptions {
+export interface AppOptions extends Readiness {
   getPolicy: () => Policy;
   logger: Logger;
   metrics: Metrics;
-  /** False while starting or draining, or while the certificate is not valid; /readyz then answers 503. */
-  isReady: () => boolean;
-  /** Why not ready, for the /readyz body. */
-  notReadyReason?: () => string;
-  /** More for the /readyz body (the certificate's validity), ready or not. */
-  readinessDetail?: () => Record<string, unknown>;
   /** True once shutting down: every answer then carries `Connection: close`. Defaults to not ready. */
   isDraining?: () => boolean;
   bodyLimitBytes?: number;
@@ -49,12 +45,12 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = errorMessage(err);
       logger.warn({ status, path: req.path, error }, 'rejected a request body');
       sendError(res, status, error);
       return;
     }
-    res.status(500).json(internalErrorBody(err, req.method, req.path, logger));
+    res.status(500).json(reportInternalError(err, req.method, req.path, logger));
   };
 }
 
@@ -87,14 +83,15 @@ function createExpressApp(options: AppOptions): Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    const detail = options.readinessDetail?.() ?? {};
-    if (isReady()) res.json({ status: 'ready', ...detail });
-    else res.status(503).json({ status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready', ...detail });
-  });
+  for (const [path, answer] of [
+    ['/healthz', healthAnswer],
+    ['/readyz', () => readinessAnswer(options)],
+  ] as const) {
+    app.get(path, (_req, res) => {
+      const { status, body } = answer();
+      res.status(status).json(body);
+    });
+  }
 
   app.use((req, res) => {
     const allowed = ROUTES.get(req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path);

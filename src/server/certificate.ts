@@ -4,6 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { FileSnapshot } from './file-watch.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -32,10 +33,6 @@ export function tlsPaths(files: TlsFiles): string[] {
   return files.clientCaFile === undefined ? [files.certFile, files.keyFile] : [files.certFile, files.keyFile, files.clientCaFile];
 }
 
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function content(snapshot: FileSnapshot, index: number, path: string, what: string): Buffer | string {
   const c = snapshot.files[index];
   if (c === undefined) return `${what} ${path}: not read`;
@@ -54,14 +51,14 @@ export function loadCertificate(files: TlsFiles, snapshot: FileSnapshot): Certif
     // The first certificate of the file is the leaf; the rest is the chain sent along with it.
     x509 = new X509Certificate(cert);
   } catch (err) {
-    return { ok: false, error: `certificate file ${files.certFile}: not a PEM certificate (${reason(err)})` };
+    return { ok: false, error: `certificate file ${files.certFile}: not a PEM certificate (${errorMessage(err)})` };
   }
   try {
     if (!x509.checkPrivateKey(createPrivateKey(key))) {
       return { ok: false, error: `key file ${files.keyFile} does not match the certificate in ${files.certFile}` };
     }
   } catch (err) {
-    return { ok: false, error: `key file ${files.keyFile}: not a PEM private key (${reason(err)})` };
+    return { ok: false, error: `key file ${files.keyFile}: not a PEM private key (${errorMessage(err)})` };
   }
 
   // minVersion lives in the context: every swap must carry it, or a swap would lower it.
@@ -72,14 +69,14 @@ export function loadCertificate(files: TlsFiles, snapshot: FileSnapshot): Certif
     try {
       new X509Certificate(ca);
     } catch (err) {
-      return { ok: false, error: `client CA file ${files.clientCaFile}: not a PEM certificate (${reason(err)})` };
+      return { ok: false, error: `client CA file ${files.clientCaFile}: not a PEM certificate (${errorMessage(err)})` };
     }
     context.ca = ca;
   }
   try {
     createSecureContext(context);
   } catch (err) {
-    return { ok: false, error: `${files.certFile} / ${files.keyFile}: not usable for TLS (${reason(err)})` };
+    return { ok: false, error: `${files.certFile} / ${files.keyFile}: not usable for TLS (${errorMessage(err)})` };
   }
   return {
     ok: true,

@@ -1,5 +1,5 @@
 // The admission handler: the one function between transport and engine. It never sees HTTP;
-// logging, metrics and timing wrap it (log-decision.ts, record-metrics.ts), each in its own file.
+// logging, metrics and timing wrap it (log-decision.ts, with-metrics.ts), each in its own file.
 import type { DecodedReview } from '../admission/review.js';
 import { evaluate, type Decision, type EvaluateOptions, type Policy } from '../engine/index.js';
 

@@ -1,39 +1,30 @@
 // The plain-HTTP listener for Prometheus, apart from the admission port so scraping needs no
 // TLS client setup and cannot queue behind admission traffic. It repeats /healthz and /readyz
 // for probes that prefer plain HTTP, and it stays up while the admission port drains.
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { healthAnswer, readinessAnswer, type Readiness } from './health.js';
+import { sendJson } from './send-json.js';
 
-export interface MetricsServerOptions {
+export interface MetricsServerOptions extends Readiness {
   registry: Registry;
   logger: Logger;
-  isReady: () => boolean;
-  notReadyReason?: () => string;
-  /** More for the /readyz body (the certificate's validity), ready or not. */
-  readinessDetail?: () => Record<string, unknown>;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-  res.end(JSON.stringify(body));
 }
 
 export function createMetricsServer(options: MetricsServerOptions): Server {
-  const { registry, logger, isReady } = options;
+  const { registry, logger } = options;
   // Scrapes are small and quick; a stuck client must not hold a socket for long.
   return createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const known = path === '/metrics' || path === '/healthz' || path === '/readyz';
     if (!known) return sendJson(res, 404, { error: `no such endpoint: ${path}; this port serves GET /metrics, /healthz, /readyz` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendJson(res, 405, { error: `method ${req.method ?? ''} is not allowed on ${path}; use GET` }, { allow: 'GET, HEAD' });
+      return sendJson(res, 405, { error: `method ${req.method ?? ''} is not allowed on ${path}; use GET` }, { headers: { allow: 'GET, HEAD' } });
     }
-    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-    if (path === '/readyz') {
-      const detail = options.readinessDetail?.() ?? {};
-      if (isReady()) return sendJson(res, 200, { status: 'ready', ...detail });
-      return sendJson(res, 503, { status: 'not ready', reason: options.notReadyReason?.() ?? 'not ready', ...detail });
+    if (path === '/healthz' || path === '/readyz') {
+      const answer = path === '/healthz' ? healthAnswer() : readinessAnswer(options);
+      return sendJson(res, answer.status, answer.body);
     }
     registry.metrics().then(
       (text) => {

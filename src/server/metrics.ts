@@ -45,7 +45,7 @@ export interface Metrics {
   policyReloads: Counter<'result'>;
   certificateReloads: Counter<'result'>;
   certificateExpiry: Gauge;
-  /** The admission path's increments of the three counters above (record-metrics.ts). */
+  /** The admission path's increments of the three counters above (with-metrics.ts). */
   tallies: {
     admissionRequests: Tally<'webhook' | 'kind' | 'operation' | 'decision' | 'mode'>;
     violations: Tally<'rule' | 'action' | 'mode'>;

@@ -26,6 +26,8 @@ const cases: [file: string, source: string, allowed: boolean][] = [
   ['src/server/example.ts', "import { registerCheck } from '../cli/check.js';\nexport const x = registerCheck;\n", false],
   ['src/server/example.ts', "import { dig } from '../engine/read.js';\nexport const x = dig;\n", false],
   ['src/admission/example.ts', "import { createLogger } from '../server/logger.js';\nexport const x = createLogger;\n", false],
+  ['src/util/example.ts', "import { evaluate } from '../engine/index.js';\nexport const x = evaluate;\n", false],
+  ['src/engine/example.ts', "import { errorMessage } from '../util/errors.js';\nexport const x = errorMessage;\n", true],
   ['src/certs/example.ts', "import { evaluate } from '../engine/index.js';\nexport const x = evaluate;\n", false],
 ];
 

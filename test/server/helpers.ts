@@ -8,6 +8,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { pino, type Logger } from 'pino';
 import { generateCa, generateServing, type Pem } from '../../src/certs/generate.js';
+import { waitFor as waitUntil } from '../lib/wait.js';
 
 export interface LogLine {
   level: number;
@@ -98,12 +99,8 @@ export function deployment(object: unknown, extra: Partial<ReviewInput> = {}): R
 }
 
 /** Polls `check` until it returns true; fails after `timeoutMs` with `what` in the message. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  return waitUntil(what, check, { timeoutMs });
 }
 
 export async function tempDir(): Promise<{ dir: string; remove: () => Promise<void> }> {

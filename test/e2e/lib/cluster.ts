@@ -1,6 +1,7 @@
 // @kubernetes/client-node, as an operator's own tooling would use it: setup and read-back.
 import * as k8s from '@kubernetes/client-node';
 import { e2eEnv } from './env.js';
+import { waitFor as waitUntil } from '../../lib/wait.js';
 
 let config: k8s.KubeConfig | undefined;
 
@@ -74,22 +75,9 @@ export async function readObject(apiVersion: string, kind: string, namespace: st
   }
 }
 
-/** Polls until `check` returns true; fails with `what` after the timeout. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, intervalMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `; last error: ${statusMessage(last)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+/** Polls until `check` returns true; fails with `what` (and the API's last error) after the timeout. */
+export function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, intervalMs = 250): Promise<void> {
+  return waitUntil(what, check, { timeoutMs, intervalMs, describeError: statusMessage });
 }
 
 /** The pod template annotations of a stored workload (CronJob: the job template's). */
