@@ -305,7 +305,6 @@ describe('drain on close()', () => {
       assert.equal(readyz.status, 503);
       assert.deepEqual({ ...JSON.parse(readyz.body), certificate: undefined }, { status: 'not ready', reason: 'shutting down: draining in-flight requests', certificate: undefined });
       await assert.rejects(post(server.port, '/validate', peerAuthentication('STRICT'), { ca: ca.cert, agent: false }), /ECONNREFUSED/);
-      await new Promise((r) => setTimeout(r, 100));
       assert.equal(closed, false, 'close() waits for the in-flight request');
 
       inFlightReq?.end(body.slice(half));
@@ -315,9 +314,13 @@ describe('drain on close()', () => {
       const response = JSON.parse(reply.body).response;
       assert.equal(response.uid, 'in-flight');
       assert.equal(response.allowed, false);
-      const started = Date.now();
-      await closing;
-      assert.ok(Date.now() - started < 1000, 'the idle keep-alive connection was closed, not waited for');
+      // The idle keep-alive connection is ended by the drain, not waited for until the client's
+      // keep-alive timeout: close() resolves once the in-flight answer is out. (The bound only
+      // keeps a regression from hanging the suite; it is far from any real timing.)
+      await Promise.race([
+        closing,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('close() waited for the idle keep-alive connection')), 30_000).unref()),
+      ]);
       assert.ok(lines.some((l) => l.msg === 'mtls-guard stopped'));
       assert.ok(!lines.some((l) => /grace period over/.test(l.msg)));
       await assert.rejects(plainGet(server.metricsPort, '/metrics'), /ECONNREFUSED/);
@@ -354,7 +357,8 @@ describe('drain on close()', () => {
       const started = Date.now();
       await server.close();
       const took = Date.now() - started;
-      assert.ok(took >= 250 && took < 2000, `close took ${took} ms with a 300 ms grace period`);
+      // Not before the grace period; the upper bound only keeps a hang from stalling the suite.
+      assert.ok(took >= 250 && took < 15_000, `close took ${took} ms with a 300 ms grace period`);
       await stuck;
       assert.ok(lines.some((l) => /grace period over/.test(l.msg)));
       // The cut request is not a bad request, and nothing is logged after the server stopped.
