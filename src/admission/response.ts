@@ -11,7 +11,7 @@ export interface AdmissionStatus {
 
 /**
  * The status of a refused request: 403 Forbidden for denying violations, 500 InternalError for
- * a rule that failed (DESIGN.md: a bug, and the message says so). Undefined when allowed.
+ * a rule that failed (a bug, and the message says so). Undefined when allowed.
  */
 export function admissionStatus(decision: Decision): AdmissionStatus | undefined {
   const refusal = decision.refusal;

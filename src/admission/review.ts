@@ -51,6 +51,15 @@ function checkObjects(operation: AdmissionOperation, req: Record<string, unknown
   return undefined;
 }
 
+/**
+ * Checks a parsed request body as an AdmissionReview (admission.k8s.io v1 or v1beta1) and turns
+ * its request into the engine's request: kind, operation, namespace and name (the name of an
+ * object with only generateName as `<generateName><generated>`), object, oldObject, user.
+ * @param body the JSON-parsed body, any value.
+ * @returns the review's apiVersion, uid, dryRun and request; or an error naming the field that is
+ *   wrong (kind, apiVersion, request.uid, request.kind, request.operation, request.object...),
+ *   which the transport answers with 400. Never throws.
+ */
 export function decodeReview(body: unknown): DecodeResult {
   const review = asRecord(body);
   if (!review) return fail('body is not a JSON object; expected an AdmissionReview');
@@ -129,6 +138,11 @@ export interface AdmissionReviewOut {
   response: AdmissionResponse;
 }
 
+/**
+ * The AdmissionReview answer for a decision: `response.uid` is the request's, the apiVersion is
+ * echoed; a refusal's status (403/500), warnings, audit annotations, and the patch (base64 JSON
+ * Patch, only when allowed and non-empty).
+ */
 export function encodeReview(apiVersion: ReviewVersion, uid: string, decision: Decision): AdmissionReviewOut {
   const response: AdmissionResponse = { uid, allowed: decision.allowed };
   const status = admissionStatus(decision);

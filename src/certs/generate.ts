@@ -102,6 +102,12 @@ async function importCaKey(pem: string): Promise<{ key: CryptoKey; sign: SignAlg
   return { key, sign: alg.sign };
 }
 
+/**
+ * A self-signed CA: ECDSA P-256, basicConstraints CA:true pathlen 0, keyCertSign and cRLSign.
+ * @param opts.commonName default `mtls-guard CA`; @param opts.days validity in days, default 3650
+ *   (notBefore is back-dated 5 minutes for clock skew).
+ * @returns the certificate and its PKCS#8 private key, both PEM with a trailing newline.
+ */
 export async function generateCa(opts: CaOptions = {}): Promise<Pem> {
   const keys = await newKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
@@ -122,6 +128,15 @@ export async function generateCa(opts: CaOptions = {}): Promise<Pem> {
   return { cert: withNewline(cert.toString('pem')), key: await privateKeyPem(keys.privateKey) };
 }
 
+/**
+ * A serving certificate signed by `ca`: ECDSA P-256, serverAuth, with the given names as SANs
+ * (the API server ignores the CN).
+ * @param ca the signing CA (its key may be ECDSA P-256/P-384 or RSA).
+ * @param opts.dnsNames and opts.ipAddresses the SANs; @param opts.days default 365.
+ * @returns certificate and PKCS#8 key, PEM.
+ * @throws Error when there is no DNS name or IP, an IP address is malformed, or the CA key type
+ *   is unsupported.
+ */
 export async function generateServing(ca: Pem, opts: ServingOptions): Promise<Pem> {
   const ips = opts.ipAddresses ?? [];
   if (opts.dnsNames.length === 0 && ips.length === 0) throw new Error('a serving certificate needs at least one DNS name or IP address');

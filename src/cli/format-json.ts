@@ -1,4 +1,4 @@
-// `check -o json`: DESIGN.md's machine-readable shape, for CI pipelines. The keys it names are
+// `check -o json`: the machine-readable shape of README "Command line", for CI pipelines. The keys it names are
 // always present; `source` is always added, `failures` and `notices` only when there are some.
 import type { JsonPatchOperation, RuleFailure, Violation, ViolationAction } from '../engine/index.js';
 import type { Checked } from './judge.js';

@@ -23,7 +23,7 @@ export function mergeList(current: string, wanted: string): string {
 }
 
 /**
- * The sidecar annotations a workload's pod template lacks (DESIGN.md "Mutation").
+ * The sidecar annotations a workload's pod template lacks (README "Rules", mutation).
  * @param object the workload (any JSON); @param gvk its kind, which gives the template's path.
  * @returns one entry per annotation to add or change (with `merge: list`, the merged value);
  *   empty when mutations are off, the kind has no template, the template opts out of injection

@@ -28,7 +28,7 @@ const annotationSchema = z.strictObject({
   merge: z.literal('list').optional(),
 });
 
-/** The whole policy file; parsing fills every default (DESIGN.md "The policy file"). */
+/** The whole policy file; parsing fills every default (README "Policy file"). */
 export const policySchema = z.strictObject({
   mode: modeSchema.default('enforce'),
   /** The mesh root / OSSM control-plane namespace. */

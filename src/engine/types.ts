@@ -96,7 +96,7 @@ export interface Decision {
   /** Why the request was not judged at all (exempt user, DELETE, unhandled kind...). */
   skipped?: string;
   violations: Violation[];
-  /** Rules that threw: a bug, reported as DESIGN.md says. */
+  /** Rules that threw: a bug, refused in enforce mode and warned about in audit mode. */
   failures: RuleFailure[];
   /** Single-line kubectl warnings, each ≤ 256 characters (violations, audit changes, notices). */
   warnings: string[];

@@ -89,6 +89,14 @@ function closeNow(server: NetServer, sockets: Iterable<Socket>): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+/**
+ * Starts mtls-guard: loads and watches the policy, creates the TLS admission server and the
+ * plain-HTTP metrics server, and listens on both (port 0 picks a free port; the result says
+ * which). Handles `reloadSignal` (SIGHUP) while running.
+ * @returns the running server (ports, readiness, reload, a draining close), or the errors that
+ *   stopped the start (invalid or empty policy, unusable certificate, port in use), each naming
+ *   its file or port. Never throws for bad input.
+ */
 export async function startServer(options: ServerOptions): Promise<StartResult> {
   const { logger } = options;
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;

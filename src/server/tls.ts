@@ -41,6 +41,15 @@ export interface TlsServer {
 
 export type TlsServerResult = { ok: true; tls: TlsServer } | { ok: false; error: string };
 
+/**
+ * The HTTPS server for admission: TLS 1.2 minimum, the certificate served through a secure
+ * context swapped on reload (cert-manager / service-ca rotation) so established connections
+ * keep theirs and new ones get the new pair, optional client-CA verification, a 10 s handshake
+ * timeout. The files are watched; an unusable new pair (unreadable, mismatched key, expired, not
+ * yet valid, or not naming `expectedName`) is refused and the old one stays.
+ * @returns the server (not listening yet) and its certificate controls, or an error naming the
+ *   file when the first pair cannot be used. Never throws for bad files.
+ */
 export async function createTlsServer(app: RequestListener, options: TlsServerOptions): Promise<TlsServerResult> {
   const { logger } = options;
   const files: TlsFiles = { certFile: options.certFile, keyFile: options.keyFile };

@@ -34,7 +34,7 @@ export function injectionChoice(template: unknown): InjectionChoice {
   return label ?? annotation ?? 'default';
 }
 
-/** True when either the label or the annotation opts out (DESIGN.md "Mutation": such a
+/** True when either the label or the annotation opts out (the product design: such a
  * template is left alone, whatever the other says). */
 export function optsOutAnywhere(template: unknown): boolean {
   const { label, annotation } = settings(template);
