@@ -3,6 +3,7 @@
 // either: each one becomes a single-line notice (a kubectl warning) that says what Istio does
 // with it and what to write instead.
 import { CLIENT_TLS_MODES, clientTlsMode, destinationRuleTarget, portNumber } from './istio/destination-rule.js';
+import { isIP } from 'node:net';
 import { likelyMeantService } from './istio/hosts.js';
 import { isIgnoredByIstio, peerAuthenticationTarget, peerMode, portKey } from './istio/peer-authentication.js';
 import { isDestinationRule, isPeerAuthentication } from './kinds.js';
@@ -52,11 +53,13 @@ function trafficPolicyNotices(trafficPolicy: unknown, base: string, out: string[
   const seen = new Map<number, number>();
   asArray(dig(trafficPolicy, 'portLevelSettings')).forEach((setting, i) => {
     const path = `${base}.portLevelSettings[${i}]`;
-    const port = portNumber(dig(setting, 'port', 'number'));
+    const raw = dig(setting, 'port', 'number');
+    const port = portNumber(raw);
     if (port === undefined) {
-      out.push(`${path}.port.number is missing or not a port 1-65535: Istio's validation refuses it and the setting applies to no port; give the Service port number`);
+      out.push(`${path}.port.number is missing or not a port 1-65535: the setting applies to no port (Istio matches it against Service port numbers); give the Service port number`);
       return;
     }
+    if (typeof raw === 'string') out.push(`${path}.port.number is a string: the API server refuses the object (the CRD wants an integer); Istio itself would read it as port ${port}`);
     const first = seen.get(port);
     if (first !== undefined) {
       out.push(`${path} repeats port ${port}: Istio uses the first setting for a port (portLevelSettings[${first}]) and ignores this one; merge them`);
@@ -75,6 +78,11 @@ function destinationRuleNotices(req: EngineRequest, policy: Policy): string[] {
     out.push(
       `spec.host ${JSON.stringify(target.host)} is taken as written: Istio expands only names without a dot, so this rule does not apply to the Service ${meant}; write that FQDN (or the short name in the Service's namespace)`,
     );
+  }
+  const written = target.host ?? '';
+  if (written === '') out.push("spec.host is empty: Istio's validation refuses it (\"empty domain name not allowed\")");
+  else if (isIP(written) !== 0) {
+    out.push(`spec.host ${written} is an IP address: Istio's validation refuses it (a DestinationRule host is a DNS name); give the address a name with a ServiceEntry and use that name`);
   }
   trafficPolicyNotices(dig(req.object, 'spec', 'trafficPolicy'), 'spec.trafficPolicy', out);
   asArray(dig(req.object, 'spec', 'subsets')).forEach((subset, i) => {

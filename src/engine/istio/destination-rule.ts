@@ -36,9 +36,15 @@ export function clientTlsMode(tls: Record<string, unknown>): string | undefined 
   return undefined;
 }
 
-/** A `port.number` Istio can match: an integer 1–65535 (`ValidatePort`); undefined otherwise. */
+/**
+ * A `port.number` as Istio reads it, if it can match a Service port (1–65535); undefined
+ * otherwise (absent, 0, out of range: the setting applies to no port). protojson also reads a
+ * decimal string as the number (the oracle shows `"9080"` applies to port 9080), so it does here,
+ * though the CRD's integer type makes the API server refuse it (a notice says so).
+ */
 export function portNumber(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535 ? value : undefined;
+  const n = typeof value === 'string' && /^(0|[1-9][0-9]*)$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
 }
 
 /** How a DestinationRule reads to a host allowlist: its namespace, name and host as written and resolved. */
