@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { defaultPolicy, type Mode, type Policy } from '../engine/index.js';
 import { parsePolicyFile, type PolicyResult } from '../policy/load.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The --config file read and validated (a blank one refused, as the server refuses it), or without one the defaults. */
 export async function readCheckPolicy(path: string | undefined): Promise<PolicyResult> {
@@ -11,7 +12,7 @@ export async function readCheckPolicy(path: string | undefined): Promise<PolicyR
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
-    const why = code === 'ENOENT' ? 'file not found' : err instanceof Error ? err.message : String(err);
+    const why = code === 'ENOENT' ? 'file not found' : errorMessage(err);
     return { ok: false, errors: [`${path}: cannot read policy: ${why}`] };
   }
   return parsePolicyFile(text, path);
