@@ -13,10 +13,7 @@ import { InputError, listInputs, readDocuments, STDIN_NAME, stdinChunks } from '
 import { checkManifest, type Checked } from './judge.js';
 import { parseDocument } from './manifests.js';
 import { readCheckPolicy, withForcedMode } from './policy-file.js';
-
-export const EXIT_OK = 0;
-export const EXIT_DENIED = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 export interface CheckOptions {
   filename?: string[];

@@ -8,6 +8,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TextDecoder } from 'node:util';
+import { errorMessage } from '../util/errors.js';
 
 export const STDIN = '-';
 /** How stdin is named in messages and `source`. */
@@ -49,7 +50,7 @@ export function reason(err: unknown): string {
   if (code === 'ENOENT') return 'path not found';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'is a folder';
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 function isManifestFile(name: string): boolean {

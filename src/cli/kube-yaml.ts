@@ -10,6 +10,7 @@
 import { Composer, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Parser, type Alias, type Document, type Node as YamlNode, type Scalar } from 'yaml';
 import type { RawDocument } from './inputs.js';
 import { fastDecode, UNSUPPORTED } from './kube-yaml-fast.js';
+import { errorMessage } from '../util/errors.js';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -512,7 +513,7 @@ function jsonValue(doc: RawDocument): unknown {
   try {
     value = JSON.parse(doc.text);
   } catch (err) {
-    refuse(`JSON syntax error: ${err instanceof Error ? err.message : String(err)}`);
+    refuse(`JSON syntax error: ${errorMessage(err)}`);
   }
   return normaliseNumbers(value);
 }
