@@ -149,7 +149,11 @@ export function hostWords(target: AllowlistTarget): string {
   if (target.host && target.host !== host) text += ` (written "${target.host}")`;
   const meant = likelyMeantService(host, target.namespace, target.clusterDomain ?? 'cluster.local');
   if (meant) text += ` (taken as written: Istio expands only names without a dot; for that Service write ${meant})`;
-  else if (isDottedShortName(host)) text += ' (taken as written: Istio expands only names without a dot)';
+  else if (isDottedShortName(host)) {
+    // Most two-label names are external (httpbin.org), so the suggestion is conditional here.
+    const [name, ns] = host.split('.');
+    text += ` (taken as written: Istio expands only names without a dot; if you meant the Service ${name} in namespace ${ns}, write ${name}.${ns}.svc.${target.clusterDomain ?? 'cluster.local'})`;
+  }
   return text;
 }
 
