@@ -243,7 +243,7 @@ function readJson<T>(file: string): T | undefined {
 }
 
 /** Replaces the text between `begin` and `end` in BENCHMARKS.md (appends the block if absent). */
-function replaceSection(begin: string, end: string, md: string): void {
+export function replaceSection(begin: string, end: string, md: string): void {
   const file = join(ROOT, 'BENCHMARKS.md');
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const start = current.indexOf(begin);
