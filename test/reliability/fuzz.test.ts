@@ -138,7 +138,11 @@ test(`fuzz: ${RUNS.toLocaleString('en')} generated requests get only designed an
     const res = await send(path, type, payload);
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     sent++;
-    if (sent === Math.ceil(RUNS / 5)) rssAfterWarmup = rssBytes(guard.pid) ?? 0;
+    // The warm-up level is the peak over the first two fifths, sampled every 100 inputs: one
+    // sample at the first fifth landed before or after a collection, and before or after the first
+    // rare 2 MiB input, by chance (103 or 123 MiB on the same tree), which swung the growth below
+    // by 20 MiB between runs without any change to the server.
+    if (sent <= Math.ceil((2 * RUNS) / 5) && sent % 100 === 0) rssAfterWarmup = Math.max(rssAfterWarmup, rssBytes(guard.pid) ?? 0);
     assert.ok(DESIGNED.has(res.status), `status ${res.status} for ${type ?? '(no type)'} ${payload.subarray(0, 120).toString('latin1')}: ${res.text.slice(0, 300)}`);
     if (res.status !== 200) assert.match(res.text, /^\{"error":/, 'every refusal is a JSON error');
   });
@@ -151,7 +155,7 @@ test(`fuzz: ${RUNS.toLocaleString('en')} generated requests get only designed an
   const rssEnd = rssBytes(guard.pid) ?? 0;
   const growth = rssEnd - rssAfterWarmup;
   process.stderr.write(`fuzz: ${sent} inputs, statuses ${JSON.stringify(Object.fromEntries(statuses))}, RSS after warm-up ${(rssAfterWarmup / 2 ** 20).toFixed(1)} MiB, at end ${(rssEnd / 2 ** 20).toFixed(1)} MiB (old generation capped at ${HEAP_MIB > 0 ? `${HEAP_MIB} MiB` : "V8's default"})\n`);
-  // Stable: no more than 40 MiB above the level reached after the first fifth (GC timing and
+  // Stable: no more than 40 MiB above the peak of the first two fifths (GC timing and
   // the 2 MiB strings make single samples noisy; a leak per request would grow with RUNS).
   assert.ok(growth < 40 * 2 ** 20, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB after warm-up`);
 });
