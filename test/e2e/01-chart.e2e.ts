@@ -64,6 +64,7 @@ const WORKLOADS = {
   apps: ['daemonsets', 'deployments', 'replicasets', 'statefulsets'],
   batch: ['cronjobs', 'jobs'],
   'apps.openshift.io': ['deploymentconfigs'],
+  'argoproj.io': ['rollouts'],
 };
 
 describe('helm chart charts/mtls-guard', () => {
@@ -123,6 +124,22 @@ describe('helm chart charts/mtls-guard', () => {
     const rules = policy['rules'] as Record<string, { action: string }>;
     assert.equal(rules['peerauthentication-permissive']?.action, 'off', '"off" must stay a string, not YAML 1.1 false');
     assert.deepEqual(Object.keys(rules).sort(), ['destinationrule-disable', 'destinationrule-insecure-tls', 'peerauthentication-disable', 'peerauthentication-permissive', 'workload-port-exclusion']);
+  });
+
+  it('adds each policy.workloadKinds entry to both webhook configurations, and the policy ConfigMap carries it', () => {
+    const docs = template(
+      'certificates.mode=secret',
+      'webhook.caBundle=Q0E=',
+      'policy.workloadKinds[0].group=platform.example.com',
+      'policy.workloadKinds[0].kind=WebApp',
+      'policy.workloadKinds[0].resource=webapps',
+      'policy.workloadKinds[0].templatePath=spec.template',
+    );
+    for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+      assert.deepEqual(ruleMap(hook(docs, kind))['platform.example.com'], ['webapps'], kind);
+    }
+    const configMap = docs.find((d) => d.kind === 'ConfigMap');
+    assert.match(JSON.stringify(configMap), /WebApp/);
   });
 
   it('renders webhook.url for an out-of-cluster server and encodes a PEM caBundle', () => {

@@ -120,9 +120,21 @@ describe('PeerAuthentication and DestinationRule through kubectl apply', () => {
   it('scenario 2: judges DestinationRule through networking.istio.io v1alpha3 and v1beta1 too', async () => {
     const old = destinationRule('bookinfo', 'reviews-v1alpha3', 'reviews', {}, 'networking.istio.io/v1alpha3');
     const beta = destinationRule('bookinfo', 'reviews-v1beta1', 'reviews.bookinfo', {}, 'networking.istio.io/v1beta1');
-    const messages = applyDenied(old, beta);
-    for (const m of messages) assert.match(m, /\[destinationrule-disable\] spec\.trafficPolicy\.tls\.mode: DISABLE \(traffic to reviews\.bookinfo\.svc\.cluster\.local/);
+    const [shortHost, dottedHost] = applyDenied(old, beta);
+    assert.match(shortHost ?? '', /\[destinationrule-disable\] spec\.trafficPolicy\.tls\.mode: DISABLE \(traffic to reviews\.bookinfo\.svc\.cluster\.local \(written "reviews"\)/);
+    // A dotted name is taken as written, as Istio's ResolveShortnameToFQDN takes it, and the
+    // message says what to write for the Service (the rule is in bookinfo itself).
+    assert.match(dottedHost ?? '', /\[destinationrule-disable\] spec\.trafficPolicy\.tls\.mode: DISABLE \(traffic to reviews\.bookinfo \(taken as written: Istio expands only names without a dot; for that Service write reviews\.bookinfo\.svc\.cluster\.local\)/);
     assert.equal(await stored(old), false);
+  });
+
+  it("judges a tls block without mode as Istio does (DISABLE), after the API server's own schema and pruning", async () => {
+    const sniOnly = destinationRule('bookinfo', 'catalog-sni', 'catalog', { trafficPolicy: { tls: { sni: 'catalog.bookinfo.svc.cluster.local' } } });
+    const modeNull = destinationRule('bookinfo', 'catalog-null', 'catalog', { trafficPolicy: { tls: { mode: null } } });
+    for (const m of applyDenied(sniOnly, modeNull)) {
+      assert.match(m, /\[destinationrule-disable\] spec\.trafficPolicy\.tls\.mode: DISABLE \(no mode given: Istio's default for a tls block\)/);
+    }
+    assert.equal(await stored(sniOnly), false);
   });
 
   it('allows a STRICT PeerAuthentication without a word', async () => {
