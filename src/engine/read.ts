@@ -34,11 +34,6 @@ export function asStringMap(value: unknown): Record<string, string> | undefined 
   return out;
 }
 
-/** Mode values are enums; tolerate case differences the way users type them. */
-export function asMode(value: unknown): string | undefined {
-  return typeof value === 'string' ? value.toUpperCase() : undefined;
-}
-
 export function formatLabels(labels: Record<string, string>): string {
   const parts = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
   return parts.length ? parts.join(',') : '(none)';
