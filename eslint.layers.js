@@ -2,13 +2,17 @@
 //
 //   cli ──> server ──> admission ──> engine
 //    │        │                        ▲
+//    │        ├──> mesh ───────────────┤   (the mesh model answers the engine's MeshView)
 //    │        └──> policy, certs ──────┘   (policy reads files into the engine's Policy)
-//    └──> policy, certs, admission
+//    └──> mesh, policy, certs, admission
 //
 // - engine/  pure: imports no other layer and nothing that does I/O or serves (no fs, http, pino,
 //            express, prom-client); everything else reaches it only through engine/index.ts.
 // - admission/  AdmissionReview decode/encode and response mapping: the engine only.
 // - policy/  reading policy text into the engine's Policy: the engine only.
+// - mesh/    the mesh model (pure like the engine): the engine's public surface only, no I/O.
+//            The engine declares what mesh-aware rules ask (engine/mesh-view.ts) and never
+//            imports mesh/; server and cli build the model and hand it to the engine.
 // - certs/   certificate generation: no other layer.
 // - server/  transport, TLS, watches, metrics: engine, admission, policy, certs; never cli.
 // - cli/     commands: any layer below it.
@@ -33,6 +37,7 @@ const ioModules = ['node:fs', 'node:fs/promises', 'node:http', 'node:https', 'no
 
 export const LAYER_RULES = [
   restrict(['src/engine/**/*.ts'], [layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')], ioModules),
+  restrict(['src/mesh/**/*.ts'], [engineInternals, layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs')], ioModules),
   restrict(['src/admission/**/*.ts'], [engineInternals, layer('policy'), layer('server'), layer('cli'), layer('certs')]),
   restrict(['src/policy/**/*.ts'], [engineInternals, layer('admission'), layer('server'), layer('cli'), layer('certs')]),
   restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli')]),

@@ -10,3 +10,4 @@ export { asRecord, asString, dig } from './read.js';
 export { RULES } from './rules/index.js';
 export { defaultPolicy, policySchema } from './policy-schema.js';
 export * from './types.js';
+export type * from './mesh-view.js';
