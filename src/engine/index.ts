@@ -11,3 +11,9 @@ export { RULES } from './rules/index.js';
 export { defaultPolicy, policySchema } from './policy-schema.js';
 export * from './types.js';
 export type * from './mesh-view.js';
+// How Istio reads objects, for the mesh model (src/mesh/) to read them the same way.
+export { peerMode, portKey } from './istio/peer-authentication.js';
+export { clientTlsMode, effectiveClientTls, type EffectiveTls } from './istio/destination-rule.js';
+export { injectionChoice, type InjectionChoice } from './istio/injection.js';
+export { isWildcardHost } from './istio/hosts.js';
+export { asArray, asStringMap, formatLabels } from './read.js';

@@ -1,7 +1,32 @@
 // The mesh model: the objects of one mesh, indexed so that a question about one admitted object
 // touches only what that object can reach. Built once, then kept current object by object
-// (`apply`/`delete`); never rebuilt per request.
-import type { AuthorizationConflict, Flow, MeshView, PeerAuthenticationEffect, Policy, ServerPort } from '../engine/index.js';
+// (`apply`/`delete`); never rebuilt per request. A question about a change (`destinationRuleFlows`,
+// `peerAuthenticationEffect`) puts the changed object in place, answers, and puts the stored one
+// back: synchronous, so no other question sees the interim state.
+import type {
+  AuthorizationConflict,
+  ClientGroup,
+  Flow,
+  MeshView,
+  PeerAuthenticationEffect,
+  Policy,
+  ServerPort,
+} from '../engine/index.js';
+import { clientTlsOf, DestinationRuleIndex, pickRule, subsetsOf, type ConsolidatedRule } from './client-side.js';
+import {
+  objectKey,
+  readMeshObject,
+  selects,
+  type AuthorizationPolicyInfo,
+  type DestinationRuleInfo,
+  type MeshObject,
+  type NamespaceInfo,
+  type PeerAuthenticationInfo,
+  type ServiceInfo,
+  type WorkloadInfo,
+} from './objects.js';
+import { outcomeOf } from './outcome.js';
+import { composePolicies, serverPort } from './server-side.js';
 
 /** How the model keys an object: API group, kind, namespace ('' when cluster-scoped), name. */
 export interface MeshObjectKey {
@@ -11,6 +36,24 @@ export interface MeshObjectKey {
   name: string;
 }
 
+/** A namespace name no Kubernetes namespace can have: stands for "every namespace not in the snapshot". */
+const OTHER_NAMESPACE = '<other>';
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function removeFrom<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key)?.filter((v) => v !== value) ?? [];
+  if (list.length) map.set(key, list);
+  else map.delete(key);
+}
+
+/** A server port reached by a flow, or why none is known. */
+type Reached = { server: ServerPort } | { missing: string };
+
 /**
  * The mesh as Istio sees it, from a snapshot of PeerAuthentications, DestinationRules, Services,
  * ServiceEntries, Namespaces, AuthorizationPolicies and the workload kinds' pod templates.
@@ -18,9 +61,20 @@ export interface MeshObjectKey {
  */
 export class MeshModel implements MeshView {
   readonly rootNamespace: string;
+  private readonly objects = new Map<string, MeshObject>();
+  private readonly namespaces = new Map<string, NamespaceInfo>();
+  /** Every namespace any object lives in or exports to, with a use count. */
+  private readonly knownNamespaces = new Map<string, number>();
+  private readonly workloadsByNamespace = new Map<string, WorkloadInfo[]>();
+  private readonly servicesByNamespace = new Map<string, ServiceInfo[]>();
+  private readonly servicesByHost = new Map<string, ServiceInfo[]>();
+  private readonly peerAuthenticationsByNamespace = new Map<string, PeerAuthenticationInfo[]>();
+  private readonly authorizationPoliciesByNamespace = new Map<string, AuthorizationPolicyInfo[]>();
+  private readonly destinationRules: DestinationRuleIndex;
 
   private constructor(readonly policy: Policy) {
     this.rootNamespace = policy.meshRootNamespace;
+    this.destinationRules = new DestinationRuleIndex(this.rootNamespace);
   }
 
   /**
@@ -35,40 +89,379 @@ export class MeshModel implements MeshView {
     return model;
   }
 
-  /** Adds or replaces one object (incremental: only that object's indexes change). */
-  apply(object: unknown): void {
-    void object;
-    throw new Error('not implemented');
+  /** Number of objects the model holds. */
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /**
+   * Adds or replaces one object (incremental: only that object's indexes change).
+   * @returns the key it is stored under, or undefined when the model does not use the object.
+   */
+  apply(object: unknown): MeshObjectKey | undefined {
+    const read = readMeshObject(object, this.policy);
+    if (!read) return undefined;
+    const key = this.keyOf(object, read);
+    this.deleteByKey(objectKey(key.group, key.kind, key.namespace, key.name));
+    this.insert(objectKey(key.group, key.kind, key.namespace, key.name), read);
+    return key;
   }
 
   /** Removes one object; unknown keys are ignored. */
   delete(key: MeshObjectKey): void {
-    void key;
-    throw new Error('not implemented');
+    this.deleteByKey(objectKey(key.group, key.kind, key.namespace, key.name));
   }
 
-  /** Every workload × container port and the mode in force there. */
+  private keyOf(object: unknown, read: MeshObject): MeshObjectKey {
+    const apiVersion = (object as { apiVersion: string }).apiVersion;
+    const slash = apiVersion.indexOf('/');
+    const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+    const ref = read.type === 'service' ? read.info[0]?.ref : read.info.ref;
+    const name = ref?.name ?? '';
+    const namespace = ref?.namespace ?? '';
+    return { group, kind: ref?.kind ?? '', namespace, name };
+  }
+
+  private countNamespace(ns: string, by: number): void {
+    if (ns === '') return;
+    const n = (this.knownNamespaces.get(ns) ?? 0) + by;
+    if (n > 0) this.knownNamespaces.set(ns, n);
+    else this.knownNamespaces.delete(ns);
+  }
+
+  private namespacesOf(read: MeshObject): string[] {
+    switch (read.type) {
+      case 'namespace':
+        return [read.info.ref.name];
+      case 'service':
+        return read.info.map((s) => s.ref.namespace).slice(0, 1);
+      case 'destinationRule':
+        return [read.info.ref.namespace, ...read.info.exportTo.filter((e) => e !== '*' && e !== '.' && e !== '~')];
+      default:
+        return [read.info.ref.namespace];
+    }
+  }
+
+  private insert(key: string, read: MeshObject): void {
+    this.objects.set(key, read);
+    for (const ns of this.namespacesOf(read)) this.countNamespace(ns, 1);
+    switch (read.type) {
+      case 'namespace':
+        this.namespaces.set(read.info.ref.name, read.info);
+        break;
+      case 'workload':
+        pushTo(this.workloadsByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'service':
+        for (const s of read.info) {
+          pushTo(this.servicesByNamespace, s.ref.namespace, s);
+          pushTo(this.servicesByHost, s.host, s);
+        }
+        break;
+      case 'peerAuthentication':
+        pushTo(this.peerAuthenticationsByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'authorizationPolicy':
+        pushTo(this.authorizationPoliciesByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'destinationRule':
+        this.destinationRules.add(read.info);
+        break;
+    }
+  }
+
+  private deleteByKey(key: string): MeshObject | undefined {
+    const read = this.objects.get(key);
+    if (!read) return undefined;
+    this.objects.delete(key);
+    for (const ns of this.namespacesOf(read)) this.countNamespace(ns, -1);
+    switch (read.type) {
+      case 'namespace':
+        this.namespaces.delete(read.info.ref.name);
+        break;
+      case 'workload':
+        removeFrom(this.workloadsByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'service':
+        for (const s of read.info) {
+          removeFrom(this.servicesByNamespace, s.ref.namespace, s);
+          removeFrom(this.servicesByHost, s.host, s);
+        }
+        break;
+      case 'peerAuthentication':
+        removeFrom(this.peerAuthenticationsByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'authorizationPolicy':
+        removeFrom(this.authorizationPoliciesByNamespace, read.info.ref.namespace, read.info);
+        break;
+      case 'destinationRule':
+        this.destinationRules.remove(read.info);
+        break;
+    }
+    return read;
+  }
+
+  /** Runs `fn` with `object` in place of the stored `group/kind/namespace/name` (or without it when
+   * `object` is undefined), then restores the stored one. */
+  private withReplaced<T>(group: string, kind: string, namespace: string, name: string, object: unknown, fn: () => T): T {
+    const key = objectKey(group, kind, namespace, name);
+    const stored = this.deleteByKey(key);
+    const read = object === undefined ? undefined : readMeshObject(this.withIdentity(object, namespace, name), this.policy, namespace);
+    if (read) this.insert(key, read);
+    try {
+      return fn();
+    } finally {
+      this.deleteByKey(key);
+      if (stored) this.insert(key, stored);
+    }
+  }
+
+  /** The admitted object as the API server will store it: in the request's namespace, with its name. */
+  private withIdentity(object: unknown, namespace: string, name: string): unknown {
+    const o = object as { metadata?: Record<string, unknown> };
+    return { ...o, metadata: { ...(o.metadata ?? {}), namespace, name } };
+  }
+
+  // ---- server side -------------------------------------------------------------------------
+
+  private serverPortOf(workload: WorkloadInfo, port: number): ServerPort {
+    const ns = workload.ref.namespace;
+    const policies = composePolicies(
+      this.rootNamespace,
+      this.peerAuthenticationsByNamespace.get(this.rootNamespace) ?? [],
+      this.peerAuthenticationsByNamespace.get(ns) ?? [],
+      ns,
+      workload.labels,
+    );
+    return serverPort(workload, this.namespaces.get(ns), policies, port);
+  }
+
+  /** The workloads a Service (or an internal ServiceEntry) selects, in its namespace. */
+  private workloadsOf(service: ServiceInfo): WorkloadInfo[] {
+    if (!service.selector || service.external) return [];
+    const selector = service.selector;
+    return (this.workloadsByNamespace.get(service.ref.namespace) ?? []).filter((w) => selects(selector, w.labels));
+  }
+
+  /** The container port a Service port reaches on a workload: a number as is, a name through the
+   * container's named ports (Kubernetes endpoints). */
+  private targetOf(workload: WorkloadInfo, targetPort: number | string): number | undefined {
+    if (typeof targetPort === 'number') return targetPort;
+    return workload.ports.find((p) => p.name === targetPort)?.port;
+  }
+
+  /** Every port a workload serves: its container ports and the Service target ports that reach it. */
+  private portsOf(workload: WorkloadInfo): number[] {
+    const ports = new Set(workload.ports.map((p) => p.port));
+    for (const s of this.servicesByNamespace.get(workload.ref.namespace) ?? []) {
+      if (!s.selector || s.external || !selects(s.selector, workload.labels)) continue;
+      for (const p of s.ports) {
+        const t = this.targetOf(workload, p.targetPort);
+        if (t !== undefined) ports.add(t);
+      }
+    }
+    return [...ports].sort((a, b) => a - b);
+  }
+
+  /** Every workload × port and the mode in force there, ordered by namespace, workload, port. */
   serverPorts(): ServerPort[] {
-    throw new Error('not implemented');
+    const out: ServerPort[] = [];
+    for (const ns of [...this.workloadsByNamespace.keys()].sort()) {
+      const workloads = [...(this.workloadsByNamespace.get(ns) ?? [])].sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0));
+      for (const w of workloads) for (const port of this.portsOf(w)) out.push(this.serverPortOf(w, port));
+    }
+    return out;
   }
 
-  /** Every flow: each client group × Service (or ServiceEntry) port × subset × server port. */
+  // ---- client side and flows ---------------------------------------------------------------
+
+  /** The client groups for a service and the rule each uses (Istio's pick per client namespace). */
+  private clientGroupsOf(service: ServiceInfo): { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] {
+    // Namespaces that pick the same rules (the client's own copy of a rule or the exported one
+    // merge the same way when they hold the same rules) see the same flows: one group.
+    const groups = new Map<string, { clients: ClientGroup; rule: ConsolidatedRule | undefined }>();
+    const out: { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] = [];
+    const namespaces = [...this.knownNamespaces.keys()].sort();
+    for (const ns of [...namespaces, OTHER_NAMESPACE]) {
+      const candidates = this.destinationRules.candidates(ns, service.host, service.ref.namespace);
+      for (const c of candidates) {
+        if (c.workloadSelector && c.from[0]?.ref.namespace === ns) {
+          out.push({ clients: { namespaces: [ns], otherNamespaces: false, workloadSelector: c.workloadSelector }, rule: c });
+        }
+      }
+      const rule = pickRule(candidates, ns, undefined);
+      const key = rule ? rule.from.map((d) => `${d.ref.namespace}/${d.ref.name}`).join(' ') : '';
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: false }, rule }));
+      if (ns === OTHER_NAMESPACE) group.clients.otherNamespaces = true;
+      else group.clients.namespaces.push(ns);
+    }
+    out.push(...groups.values());
+    return out;
+  }
+
+  private reach(service: ServiceInfo, targetPort: number | string, subsetLabels: Record<string, string> | undefined): Reached[] {
+    const workloads = this.workloadsOf(service).filter((w) => !subsetLabels || selects(subsetLabels, w.labels));
+    if (workloads.length === 0) return [{ missing: service.external ? 'external' : 'none' }];
+    return workloads.map((w) => {
+      const port = this.targetOf(w, targetPort);
+      return port === undefined ? { missing: `named port ${String(targetPort)} is not a container port of ${w.ref.kind} ${w.ref.namespace}/${w.ref.name}` } : { server: this.serverPortOf(w, port) };
+    });
+  }
+
+  /** The flows to one service, optionally only for client groups whose rule satisfies `useRule`. */
+  private flowsOf(service: ServiceInfo, useRule?: (rule: ConsolidatedRule | undefined) => boolean): Flow[] {
+    const out: Flow[] = [];
+    for (const { clients, rule } of this.clientGroupsOf(service)) {
+      if (useRule && !useRule(rule)) continue;
+      const subsets: ({ name: string; labels: Record<string, string> } | undefined)[] = [undefined, ...(rule ? subsetsOf(rule) : [])];
+      for (const sp of service.ports) {
+        for (const subset of subsets) {
+          const { tls, from } = rule ? clientTlsOf(rule, subset?.name, sp.port) : { tls: 'AUTO' as const, from: undefined };
+          for (const r of this.reach(service, sp.targetPort, subset?.labels)) {
+            const server = 'server' in r ? r.server : undefined;
+            const { outcome, reason } =
+              'missing' in r && r.missing !== 'none' && r.missing !== 'external'
+                ? { outcome: 'unknown' as const, reason: r.missing }
+                : outcomeOf(tls, server, service.external);
+            const flow: Flow = {
+              clients,
+              host: service.host,
+              service: service.ref,
+              servicePort: sp.port,
+              destinationRules: rule ? rule.from.map((d) => d.ref) : [],
+              clientTls: tls ?? 'AUTO',
+              outcome,
+              reason,
+            };
+            if (subset) flow.subset = subset.name;
+            if (from) flow.clientTlsFrom = from;
+            if (server) flow.server = server;
+            out.push(flow);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private allServices(): ServiceInfo[] {
+    const out: ServiceInfo[] = [];
+    for (const ns of [...this.servicesByNamespace.keys()].sort()) out.push(...(this.servicesByNamespace.get(ns) ?? []));
+    return out;
+  }
+
+  /** Every flow: each client group × Service (or ServiceEntry host) port × subset × server port. */
   flows(): Flow[] {
-    throw new Error('not implemented');
+    return this.allServices().flatMap((s) => this.flowsOf(s));
+  }
+
+  /** The services a DestinationRule host reaches: the exact host, or every host under a wildcard. */
+  private servicesForHost(host: string): ServiceInfo[] {
+    if (!host.startsWith('*')) return this.servicesByHost.get(host) ?? [];
+    const suffix = host.slice(1);
+    return this.allServices().filter((s) => (s.host.startsWith('*') ? s.host === host || s.host.slice(1).endsWith(suffix) : s.host.endsWith(suffix)));
+  }
+
+  destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[] {
+    const key = objectKey('networking.istio.io', 'DestinationRule', namespace, name);
+    const stored = this.objects.get(key);
+    const uses = (dr: DestinationRuleInfo) => (rule: ConsolidatedRule | undefined) => rule?.from.some((d) => d.ref.namespace === dr.ref.namespace && d.ref.name === dr.ref.name) ?? false;
+    if (object === undefined) {
+      if (stored?.type !== 'destinationRule') return [];
+      const services = this.servicesForHost(stored.info.host);
+      const before = services.flatMap((s) => this.flowsOf(s, uses(stored.info)));
+      const clientNamespaces = new Set(before.flatMap((f) => f.clients.namespaces));
+      const other = before.some((f) => f.clients.otherNamespaces);
+      return this.withReplaced('networking.istio.io', 'DestinationRule', namespace, name, undefined, () =>
+        services.flatMap((s) => this.flowsOf(s)).filter((f) => (other && f.clients.otherNamespaces) || f.clients.namespaces.some((n) => clientNamespaces.has(n))),
+      );
+    }
+    return this.withReplaced('networking.istio.io', 'DestinationRule', namespace, name, object, () => {
+      const now = this.objects.get(key);
+      if (now?.type !== 'destinationRule') return [];
+      return this.servicesForHost(now.info.host).flatMap((s) => this.flowsOf(s, uses(now.info)));
+    });
+  }
+
+  // ---- PeerAuthentication changes ----------------------------------------------------------
+
+  /** Workloads a PeerAuthentication in `namespace` can reach: all of them for the mesh root. */
+  private workloadsUnder(namespace: string): WorkloadInfo[] {
+    if (namespace !== this.rootNamespace) return this.workloadsByNamespace.get(namespace) ?? [];
+    return [...this.workloadsByNamespace.values()].flat();
+  }
+
+  /** The flows that reach a workload, through every Service of its namespace that selects it. */
+  private flowsTo(workload: WorkloadInfo): Flow[] {
+    const out: Flow[] = [];
+    for (const s of this.servicesByNamespace.get(workload.ref.namespace) ?? []) {
+      if (!s.selector || s.external || !selects(s.selector, workload.labels)) continue;
+      for (const f of this.flowsOf(s)) if (f.server?.workload.name === workload.ref.name && f.server.workload.kind === workload.ref.kind) out.push(f);
+    }
+    return out;
+  }
+
+  private authorizationPoliciesOn(workload: WorkloadInfo): AuthorizationPolicyInfo[] {
+    const applies = (p: AuthorizationPolicyInfo) => p.identityPaths.length > 0 && (!p.selector || selects(p.selector, workload.labels));
+    const own = (this.authorizationPoliciesByNamespace.get(workload.ref.namespace) ?? []).filter(applies);
+    if (workload.ref.namespace === this.rootNamespace) return own;
+    return [...own, ...(this.authorizationPoliciesByNamespace.get(this.rootNamespace) ?? []).filter(applies)];
+  }
+
+  /** Plaintext defeats the policy: DISABLE refuses every ALLOW-by-identity caller and skips every
+   * DENY-by-identity rule; PERMISSIVE lets plaintext callers past DENY-by-identity rules. */
+  private static defeats(server: ServerPort, action: AuthorizationPolicyInfo['action']): boolean {
+    if (!server.sidecar || server.ambient) return false;
+    if (server.mode === 'DISABLE') return action === 'ALLOW' || action === 'DENY';
+    return server.mode === 'PERMISSIVE' && action === 'DENY';
+  }
+
+  private conflictsOn(workload: WorkloadInfo, port: number, server: ServerPort): AuthorizationConflict[] {
+    const out: AuthorizationConflict[] = [];
+    for (const p of this.authorizationPoliciesOn(workload)) {
+      if (p.action === 'OTHER' || (p.ports && !p.ports.includes(port)) || !MeshModel.defeats(server, p.action)) continue;
+      out.push({ server, authorizationPolicy: p.ref, action: p.action, paths: p.identityPaths });
+    }
+    return out;
   }
 
   /** Every plaintext-accepting server port under an AuthorizationPolicy that matches identity. */
   authorizationConflicts(): AuthorizationConflict[] {
-    throw new Error('not implemented');
-  }
-
-  destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[] {
-    void [object, namespace, name];
-    throw new Error('not implemented');
+    const out: AuthorizationConflict[] = [];
+    for (const ns of [...this.workloadsByNamespace.keys()].sort()) {
+      for (const w of this.workloadsByNamespace.get(ns) ?? []) for (const port of this.portsOf(w)) out.push(...this.conflictsOn(w, port, this.serverPortOf(w, port)));
+    }
+    return out;
   }
 
   peerAuthenticationEffect(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
-    void [object, namespace, name];
-    throw new Error('not implemented');
+    const workloads = this.workloadsUnder(namespace);
+    const flowKey = (f: Flow) => JSON.stringify([f.clients, f.service, f.servicePort, f.subset ?? null, f.server?.workload ?? null, f.server?.port ?? null]);
+    const snapshot = () => {
+      const flows = workloads.flatMap((w) => this.flowsTo(w));
+      const ports = workloads.flatMap((w) => this.portsOf(w).map((port) => ({ w, port, server: this.serverPortOf(w, port) })));
+      return { flows, ports };
+    };
+    const without = this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, undefined, snapshot);
+    const brokenWithout = new Set(without.flows.filter((f) => f.outcome === 'broken').map(flowKey));
+    const conflictsWithout = new Set(without.ports.flatMap(({ w, port, server }) => this.conflictsOn(w, port, server)).map((c) => JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy])));
+    if (object === undefined) {
+      // A DELETE: what breaks once it is gone, compared with the mesh that has it.
+      const withIt = snapshot();
+      const brokenWith = new Set(withIt.flows.filter((f) => f.outcome === 'broken').map(flowKey));
+      return { newlyBroken: without.flows.filter((f) => f.outcome === 'broken' && !brokenWith.has(flowKey(f))), authorizationConflicts: [] };
+    }
+    return this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, object, () => {
+      const after = snapshot();
+      const isThis = (s: ServerPort) => s.setBy?.ref.kind === 'PeerAuthentication' && s.setBy.ref.namespace === namespace && s.setBy.ref.name === name;
+      return {
+        newlyBroken: after.flows.filter((f) => f.outcome === 'broken' && !brokenWithout.has(flowKey(f))),
+        authorizationConflicts: after.ports
+          .filter(({ server }) => isThis(server))
+          .flatMap(({ w, port, server }) => this.conflictsOn(w, port, server))
+          .filter((c) => !conflictsWithout.has(JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy]))),
+      };
+    });
   }
 }
