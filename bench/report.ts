@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadResult } from './load.js';
+import type { MeshTarget } from './mesh-report.js';
 import { ROOT } from './processes.js';
 
 export type TargetId = 'baseline' | 'mtls-guard-validate' | 'mtls-guard-mutate' | 'opa';
@@ -28,6 +29,8 @@ export interface BenchResults {
   payloads: { id: string; title: string; bytes: number }[];
   idleRssBytes: Record<string, number>;
   measurements: Measurement[];
+  /** The mesh model slice's targets (bench/mesh.ts; details in its own section), when it ran. */
+  meshTargets?: MeshTarget[];
 }
 
 export type ConfigId = 'none' | 'vap' | 'mtls-guard';
@@ -104,6 +107,7 @@ export function checkTargets(r: BenchResults): Check[] {
   const guardFailures = guardRuns.reduce((n, m) => n + failures(m), 0);
   const guardRequests = guardRuns.reduce((n, m) => n + m.requests, 0);
   checks.push({ target: 'zero errors (mtls-guard, every run)', measured: `${guardFailures} of ${guardRequests.toLocaleString('en')}`, met: guardFailures === 0 });
+  for (const t of r.meshTargets ?? []) checks.push({ target: `mesh model: ${t.target} ([details](#mesh-model))`, measured: t.measured, met: t.met });
   return checks;
 }
 

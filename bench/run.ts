@@ -7,11 +7,13 @@
 //   npm run bench -- --no-opa          # skip the OPA peer (no Go toolchain)
 //   npm run bench -- --profile DIR     # also write mtls-guard's --cpu-prof profile to DIR
 //   npm run bench -- --no-build        # use dist/ as it is
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//   npm run bench -- --no-mesh         # skip the mesh model slice (bench/mesh.ts, ~3 minutes)
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LoadResult, LoadSpec } from './load.js';
+import type { MeshBenchResults, MeshTarget } from './mesh-report.js';
 import { MIB, benchPayloads, deploymentUpdate, type Payload } from './payloads.js';
 import { ROOT, makeCerts, post, run, runLoadProcess, sampleRss, startBaseline, startGuard, startOpa, stop, transpile, type Running } from './processes.js';
 import { writeReport, type BenchResults, type Measurement, type TargetId } from './report.js';
@@ -21,6 +23,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     'no-opa': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    'no-mesh': { type: 'boolean', default: false },
     profile: { type: 'string' },
     duration: { type: 'string' },
     rounds: { type: 'string' },
@@ -58,6 +61,23 @@ async function measure(target: Target, payload: Payload, bodyFile: string, rate:
   const result: LoadResult = await runLoadProcess(spec);
   const memory = rss.stop();
   return { target: target.id, payload: payload.id, rate: rate ?? null, ...result, rssMaxBytes: memory.maxBytes, rssLastBytes: memory.lastBytes };
+}
+
+/** The mesh model slice in its own process (bench/mesh.ts: writes bench/mesh-results.json and its
+ * own section of BENCHMARKS.md; with --quick only a temporary file), its targets for the table. */
+async function meshSlice(quick: boolean): Promise<MeshTarget[] | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'mtls-guard-bench-mesh-'));
+  const out = quick ? join(dir, 'mesh.json') : join(ROOT, 'bench/mesh-results.json');
+  try {
+    log('mesh model slice (bench/mesh.ts)');
+    await run(process.execPath, ['--expose-gc', '--import', 'tsx', join(ROOT, 'bench/mesh.ts'), ...(quick ? ['--quick', '--out', out] : [])]).catch((err: unknown) => log(`mesh slice: ${String(err).slice(0, 400)}`));
+    return (JSON.parse(readFileSync(out, 'utf8')) as MeshBenchResults).targets;
+  } catch (err) {
+    log(`mesh slice gave no results: ${String(err).slice(0, 200)}`);
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -150,6 +170,8 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
+  const meshTargets = flags['no-mesh'] ? undefined : await meshSlice(flags.quick);
+
   const report: BenchResults = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -162,6 +184,7 @@ async function main(): Promise<void> {
     payloads: [...payloads.map((p) => ({ id: p.id, title: p.title, bytes: Buffer.byteLength(p.body) })), { id: 'update-6mib', title: 'Deployment UPDATE ~6 MiB (mutate)', bytes: Buffer.byteLength(hugeBody) }],
     idleRssBytes: idleRss,
     measurements: results,
+    ...(meshTargets && { meshTargets }),
   };
   writeReport(report, { quick: flags.quick });
   log(`done: BENCHMARKS.md, bench/latency.svg, bench/results${flags.quick ? '.quick' : ''}.json`);
