@@ -52,7 +52,51 @@ export interface PeerAuthnRequest {
   workload: { namespace: string; labels?: Record<string, string> };
   ports: number[];
 }
-export type OracleRequest = ResolveHostRequest | ValidateRequest | ClientTlsRequest | PeerAuthnRequest;
+export interface MeshServicePort {
+  name?: string;
+  port: number;
+  /** A container port number or name; the Service port when absent (Kubernetes' default). */
+  targetPort?: number | string;
+}
+export interface MeshService {
+  name: string;
+  namespace: string;
+  /** Pod labels it selects in its namespace; no endpoints when absent or empty. */
+  selector?: Record<string, string>;
+  ports: MeshServicePort[];
+}
+export interface MeshWorkload {
+  name: string;
+  namespace: string;
+  /** Pod labels. */
+  labels: Record<string, string>;
+  ports: { name?: string; containerPort: number }[];
+  /** Whether the pods have a sidecar (the oracle takes this as given). */
+  sidecar: boolean;
+}
+export interface MeshQuery {
+  clientNamespace: string;
+  /** The client pod's labels (DestinationRule workloadSelector); default none. */
+  clientLabels?: Record<string, string>;
+  /** FQDN, as Istio names the service: `name.ns.svc.cluster.local`. */
+  host: string;
+  /** Service port. */
+  port: number;
+  /** "" for the service's own cluster. */
+  subset: string;
+}
+export interface MeshRequest {
+  op: 'mesh';
+  rootNamespace?: string;
+  domain?: string;
+  services: MeshService[];
+  workloads: MeshWorkload[];
+  /** PeerAuthentication and DestinationRule objects (`kind` required); without
+   * metadata.creationTimestamp, list order is age order. */
+  configs: K8sObject[];
+  queries: MeshQuery[];
+}
+export type OracleRequest = ResolveHostRequest | ValidateRequest | ClientTlsRequest | PeerAuthnRequest | MeshRequest;
 
 interface Failure {
   ok: false;
@@ -61,6 +105,8 @@ interface Failure {
   error: string;
   /** peerAuthn: index of the policy that failed. */
   policy?: number;
+  /** mesh: index of the config that failed. */
+  config?: number;
 }
 export interface ResolveHostAnswer {
   ok: true;
@@ -119,6 +165,39 @@ export interface PeerAuthnAnswer {
   policies: { name: string; valid: boolean; errors: string[] }[];
 }
 
+export interface MeshEndpoint {
+  /** "ns/name" of the workload. */
+  workload: string;
+  /** The container port the Service port reaches. */
+  port: number;
+  sidecar: boolean;
+  /** GetMutualTLSModeForPort on that workload and port. */
+  mode: PeerModeName;
+}
+export interface MeshQueryAnswer {
+  /** The host is a service in the client's SidecarScope. */
+  visible: boolean;
+  /** GetFrom() of SidecarScope.DestinationRule(outbound, proxy, host): "ns/name" of the merged rules, in merge order; [] when none. */
+  destinationRules: string[];
+  /** The picked (merged) rule's host, or null. */
+  drHost: string | null;
+  /** false when the query names a subset the picked rule does not define (Istio builds no such cluster). */
+  subsetDefined: boolean;
+  /** The tls mode of the picked rule for subset x port (GetPortLevelTrafficPolicy + MergeSubsetTrafficPolicy); null: no tls settings (auto mTLS). */
+  clientTls: TlsModeName | null;
+  /** The Service's endpoints for this port (and subset, when defined) with their server mode. */
+  endpoints: MeshEndpoint[];
+}
+export interface MeshAnswer {
+  ok: true;
+  /** Every workload x (container port and resolved Service targetPort), with GetMutualTLSModeForPort. */
+  serverPorts: MeshEndpoint[];
+  /** One answer per query, in order. */
+  queries: MeshQueryAnswer[];
+  /** Each config with Istio's validation verdict (invalid ones are still used, as istiod would if one got stored). */
+  configs: { kind: string; name: string; valid: boolean; errors: string[] }[];
+}
+
 type AnswerFor<R> = R extends ResolveHostRequest
   ? ResolveHostAnswer
   : R extends ValidateRequest
@@ -127,7 +206,9 @@ type AnswerFor<R> = R extends ResolveHostRequest
       ? ClientTlsAnswer
       : R extends PeerAuthnRequest
         ? PeerAuthnAnswer
-        : never;
+        : R extends MeshRequest
+          ? MeshAnswer
+          : never;
 export type OracleAnswer<R extends OracleRequest = OracleRequest> = (AnswerFor<R> | Failure) & { id: number };
 
 /** Path of the oracle binary: $MTLS_GUARD_ORACLE, else scripts/oracle.sh (building unless ifBuilt). */

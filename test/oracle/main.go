@@ -3,7 +3,7 @@
 //
 // Protocol (see README.md for the full shapes): one JSON request per stdin line, one JSON answer
 // per stdout line, in order, each answer carrying the request's "id". Ops: resolveHost, validate,
-// clientTLS, peerAuthn. Nothing here re-implements Istio logic: every answer comes from an exported
+// clientTLS, peerAuthn, mesh (mesh.go). Nothing here re-implements Istio logic: every answer comes from an exported
 // Istio function, and the glue only converts JSON in and enum names out.
 package main
 
@@ -176,6 +176,8 @@ func (o *oracle) handle(line []byte) (a answer) {
 		return o.clientTLS(&req)
 	case "peerAuthn":
 		return o.peerAuthn(&req)
+	case "mesh":
+		return o.mesh(line)
 	default:
 		return answer{"ok": false, "stage": "request", "error": fmt.Sprintf("unknown op %q", req.Op)}
 	}
@@ -496,6 +498,13 @@ func (o *oracle) buildPeerAuthnPush(root string, raws []json.RawMessage) (*model
 			return nil, answer{"ok": false, "stage": "request", "policy": i, "error": err.Error()}, nil
 		}
 	}
+	// The services are the mesh op's business; the peerAuthn op needs none.
+	return o.newPush(root, memory.NewServiceDiscovery()), nil, info
+}
+
+// newPush initialises a PushContext from the shared config store and the given service registry,
+// with root as the mesh root namespace.
+func (o *oracle) newPush(root string, services *memory.ServiceDiscovery) *model.PushContext {
 	if o.paEnv == nil {
 		// One environment for the process (its krt collections run goroutines): Istio's own test
 		// setup (push_context_test.go) with the fake store, a mesh watcher and the VirtualService
@@ -514,10 +523,11 @@ func (o *oracle) buildPeerAuthnPush(root string, raws []json.RawMessage) (*model
 		env.Init()
 		o.paEnv = env
 	}
+	o.paEnv.ServiceDiscovery = services
 	m := mesh.DefaultMeshConfig()
 	m.RootNamespace = root
 	o.paWatcher.Set(m)
 	push := model.NewPushContext()
 	push.InitContext(o.paEnv, nil, nil)
-	return push, nil, info
+	return push
 }
