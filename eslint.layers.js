@@ -23,6 +23,10 @@ const engineInternals = {
   group: ['**/engine/*', '**/engine/**/*', '!**/engine/index.js'],
   message: 'outside src/engine, import the engine only through engine/index.js (its public surface)',
 };
+const meshInternals = {
+  group: ['**/mesh/*', '**/mesh/**/*', '!**/mesh/index.js'],
+  message: 'outside src/mesh, import the mesh model only through mesh/index.js (its public surface)',
+};
 const layer = (name) => ({
   group: [`**/${name}/*`, `**/${name}/**/*`, `**/${name}.js`],
   message: `this layer may not import from src/${name}/ (see eslint.layers.js for the direction)`,
@@ -41,7 +45,7 @@ export const LAYER_RULES = [
   restrict(['src/admission/**/*.ts'], [engineInternals, layer('policy'), layer('server'), layer('cli'), layer('certs')]),
   restrict(['src/policy/**/*.ts'], [engineInternals, layer('admission'), layer('server'), layer('cli'), layer('certs')]),
   restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli')]),
-  restrict(['src/server/**/*.ts'], [engineInternals, layer('cli')]),
-  restrict(['src/cli/**/*.ts', 'src/cli.ts'], [engineInternals]),
+  restrict(['src/server/**/*.ts'], [engineInternals, meshInternals, layer('cli')]),
+  restrict(['src/cli/**/*.ts', 'src/cli.ts'], [engineInternals, meshInternals]),
   restrict(['src/util/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')]),
 ];

@@ -11,7 +11,8 @@ import { toResult } from './format-json.js';
 import { formatObject, summaryLine } from './format-text.js';
 import { InputError, listInputs, readDocuments, STDIN_NAME, stdinChunks } from './inputs.js';
 import { checkManifest, type Checked } from './judge.js';
-import { parseDocument } from './manifests.js';
+import { parseDocument, type Manifest } from './manifests.js';
+import { MeshModel } from '../mesh/index.js';
 import { readCheckPolicy, withForcedMode } from './policy-file.js';
 import { EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
@@ -22,6 +23,9 @@ export interface CheckOptions {
   namespace: string;
   mode?: Mode;
   color: boolean;
+  /** Judge PeerAuthentications and DestinationRules against the mesh made of all the inputs
+   * (`--no-mesh`: each object alone). */
+  mesh: boolean;
 }
 
 export interface CheckIo {
@@ -38,6 +42,9 @@ Exit status: 0 nothing denied, 1 at least one object denied, 2 bad input or poli
 Folders are read recursively (*.yaml, *.yml, *.json; hidden entries such as .git are skipped).
 Each object is judged as a CREATE: the verdict of validate.mtls-guard.io and the patch of
 mutate.mtls-guard.io. Objects without metadata.namespace take --namespace.
+All inputs together are one mesh: each PeerAuthentication and DestinationRule is also judged by
+the mesh-aware rules against all the other objects (so a conflict between two files is found),
+once every input has been read. --no-mesh judges each object alone.
 
 Examples:
   $ mtls-guard check -f deploy/                          # a whole GitOps folder
@@ -62,6 +69,7 @@ export function registerCheck(program: Command, io: CheckIo = processIo()): Comm
     .option('-n, --namespace <namespace>', 'namespace of objects that do not name one', 'default')
     .addOption(new Option('--mode <mode>', 'force this mode for every object (ignores the policy mode and namespaces[])').choices(['enforce', 'audit']))
     .option('--no-color', 'never colour the text output (colour needs a terminal and NO_COLOR unset)')
+    .option('--no-mesh', 'judge each object alone, without the mesh-aware rules (all inputs are one mesh by default)')
     .addHelpText('after', EXAMPLES)
     .action(async (opts: CheckOptions) => {
       process.exitCode = await runCheck(opts, io);
@@ -104,18 +112,31 @@ class OutputSpool {
   private static readonly MEMORY_LIMIT = 4 * 1024 * 1024;
   private parts: string[] = [];
   private size = 0;
+  /** Bytes of the report so far, in memory and in the file. */
+  private written = 0;
+  /** Places kept for text that comes later (objects judged once the whole mesh is known), by
+   * byte position, so the report keeps the input order. */
+  private readonly holes: { at: number; text: string }[] = [];
   private dir: string | undefined;
   private fd: number | undefined;
 
   write(text: string): void {
     this.parts.push(text);
     this.size += text.length;
+    this.written += Buffer.byteLength(text);
     if (this.size <= OutputSpool.MEMORY_LIMIT) return;
     if (this.fd === undefined) {
       this.dir = mkdtempSync(join(tmpdir(), 'mtls-guard-check-'));
       this.fd = openSync(join(this.dir, 'report'), 'w+', 0o600);
     }
     this.flush(this.fd);
+  }
+
+  /** Keeps a place at the current end; its `text` is written there by `copyTo`. */
+  hole(): { text: string } {
+    const hole = { at: this.written, text: '' };
+    this.holes.push(hole);
+    return hole;
   }
 
   private flush(fd: number): void {
@@ -125,20 +146,32 @@ class OutputSpool {
   }
 
   async copyTo(out: CheckIo['stdout']): Promise<void> {
-    if (this.fd === undefined) {
-      out.write(this.parts.join(''));
-      return;
-    }
-    this.flush(this.fd);
-    const buffer = Buffer.alloc(1024 * 1024);
-    const utf8 = new StringDecoder('utf8');
-    for (let position = 0; ; ) {
-      const n = readSync(this.fd, buffer, 0, buffer.length, position);
-      if (n === 0) break;
-      position += n;
-      const more = out.write(utf8.write(buffer.subarray(0, n))) as boolean | undefined;
+    const write = async (text: string): Promise<void> => {
+      const more = out.write(text) as boolean | undefined;
       if (more === false && 'once' in out) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).once('drain', () => resolve()));
+    };
+    const memory = this.fd === undefined ? Buffer.from(this.parts.join('')) : undefined;
+    if (this.fd !== undefined) this.flush(this.fd);
+    const fd = this.fd;
+    const buffer = Buffer.alloc(1024 * 1024);
+    // Holes sit between writes, so every range starts and ends on a character boundary.
+    const copyRange = async (from: number, to: number): Promise<void> => {
+      if (memory) return write(memory.subarray(from, to).toString('utf8'));
+      const utf8 = new StringDecoder('utf8');
+      for (let position = from; position < to; ) {
+        const n = readSync(fd as number, buffer, 0, Math.min(buffer.length, to - position), position);
+        if (n === 0) break;
+        position += n;
+        await write(utf8.write(buffer.subarray(0, n)));
+      }
+    };
+    let position = 0;
+    for (const hole of this.holes) {
+      await copyRange(position, hole.at);
+      await write(hole.text);
+      position = hole.at;
     }
+    await copyRange(position, this.written);
   }
 
   dispose(): void {
@@ -161,14 +194,13 @@ class Report {
     private readonly p: Palette,
   ) {}
 
-  add(c: Checked): void {
-    if (this.output === 'json') {
-      const json = `    ${JSON.stringify(toResult(c), null, 2).replaceAll('\n', '\n    ')}`;
-      this.spool.write(`${this.objects === 0 ? '{\n  "results": [\n' : ',\n'}${json}`);
-    } else {
-      this.spool.write(`${formatObject(c, this.p).join('\n')}\n`);
-    }
-    this.objects++;
+  private render(c: Checked, index: number): string {
+    if (this.output !== 'json') return `${formatObject(c, this.p).join('\n')}\n`;
+    const json = `    ${JSON.stringify(toResult(c), null, 2).replaceAll('\n', '\n    ')}`;
+    return `${index === 0 ? '{\n  "results": [\n' : ',\n'}${json}`;
+  }
+
+  private count(c: Checked): void {
     this.denied ||= !c.allowed;
     const key = `${c.verdict}/${c.allowed}/${c.mutation.mutations.length > 0}`;
     let standIn = this.standIns.get(key);
@@ -179,11 +211,25 @@ class Report {
     this.verdicts.push(standIn);
   }
 
+  add(c: Checked): void {
+    this.spool.write(this.render(c, this.objects++));
+    this.count(c);
+  }
+
+  /** Keeps this object's place in the report; the returned function fills it once judged. */
+  reserve(): (c: Checked) => void {
+    const index = this.objects++;
+    const hole = this.spool.hole();
+    return (c) => {
+      hole.text = this.render(c, index);
+      this.count(c);
+    };
+  }
+
   finish(): void {
     if (this.output === 'json') this.spool.write(this.objects === 0 ? '{\n  "results": []\n}\n' : '\n  ]\n}\n');
     else this.spool.write(`${this.objects ? '\n' : ''}${summaryLine(this.verdicts, this.p)}\n`);
   }
-
 }
 
 function noObjectsMessage(empty: readonly string[]): string {
@@ -197,6 +243,10 @@ async function judgeInputs(filenames: readonly string[], policy: Policy | undefi
   const listed = await listInputs(filenames, io.openStdin);
   problems.add(...listed.errors);
   const empty: string[] = [];
+  const mesh = opts.mesh && policy ? MeshModel.build([], policy) : undefined;
+  // Judged once the whole mesh is known: the objects the mesh-aware rules look at, each with
+  // its place in the report.
+  const deferred: { manifest: Manifest; fill: (c: Checked) => void }[] = [];
   for (const source of listed.sources) {
     let objects = 0;
     try {
@@ -205,7 +255,14 @@ async function judgeInputs(filenames: readonly string[], policy: Policy | undefi
         problems.add(...parsed.errors);
         objects += parsed.manifests.length;
         if (!policy || problems.count > 0) continue;
-        for (const m of parsed.manifests) report.add(checkManifest(m, policy, opts.namespace));
+        for (const m of parsed.manifests) {
+          if (!mesh) report.add(checkManifest(m, policy, opts.namespace));
+          else {
+            mesh.apply(m.object, opts.namespace);
+            if (judgedWithMesh(m)) deferred.push({ manifest: m, fill: report.reserve() });
+            else report.add(checkManifest(m, policy, opts.namespace));
+          }
+        }
       }
     } catch (err) {
       if (err instanceof InputError) problems.add(err.message);
@@ -215,6 +272,15 @@ async function judgeInputs(filenames: readonly string[], policy: Policy | undefi
     if (objects === 0) empty.push(source.name);
   }
   if (listed.sources.length > 0 && empty.length === listed.sources.length && problems.count === 0) problems.add(noObjectsMessage(empty));
+  if (policy && mesh && problems.count === 0) for (const d of deferred) d.fill(checkManifest(d.manifest, policy, opts.namespace, mesh));
+}
+
+/** PeerAuthentications and DestinationRules: the kinds the mesh-aware rules judge. */
+function judgedWithMesh(m: Manifest): boolean {
+  return (
+    (m.kind === 'PeerAuthentication' && m.apiVersion.startsWith('security.istio.io/')) ||
+    (m.kind === 'DestinationRule' && m.apiVersion.startsWith('networking.istio.io/'))
+  );
 }
 
 export async function runCheck(opts: CheckOptions, io: CheckIo): Promise<number> {

@@ -1,6 +1,6 @@
 // One manifest → what the two webhooks would answer for `kubectl apply` of it (a CREATE): the
 // validating verdict and the mutating patch, computed exactly as the server computes them.
-import { asString, dig, displayName, evaluate, isHandledKind, splitApiVersion, type Decision, type EngineRequest, type Policy } from '../engine/index.js';
+import { asString, dig, displayName, evaluate, isHandledKind, splitApiVersion, type Decision, type EngineRequest, type MeshView, type Policy } from '../engine/index.js';
 import { isClusterScoped } from './cluster-scoped.js';
 import type { Manifest } from './manifests.js';
 
@@ -40,9 +40,14 @@ export function engineRequest(manifest: Manifest, defaultNamespace: string): Eng
   };
 }
 
-export function checkManifest(manifest: Manifest, policy: Policy, defaultNamespace: string): Checked {
+/**
+ * Judges one manifest as both webhooks would.
+ * @param mesh the mesh around it (all of `check`'s inputs), for the mesh-aware rules; without
+ *   it they are skipped.
+ */
+export function checkManifest(manifest: Manifest, policy: Policy, defaultNamespace: string, mesh?: MeshView): Checked {
   const request = engineRequest(manifest, defaultNamespace);
-  const validation = evaluate(request, policy, { validate: true, mutate: false });
+  const validation = evaluate(request, policy, { validate: true, mutate: false, ...(mesh ? { mesh } : {}) });
   const mutation = evaluate(request, policy, { validate: false, mutate: true });
   const allowed = validation.allowed && mutation.allowed;
   const notices = validation.notices;

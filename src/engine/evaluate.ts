@@ -14,6 +14,7 @@ import {
   WARNING_PREFIX,
 } from './messages.js';
 import { buildPatch, planAnnotations } from './mutate.js';
+import type { MeshView } from './mesh-view.js';
 import type { Rule } from './rule.js';
 import { RULES } from './rules/index.js';
 import { noticesFor } from './notices.js';
@@ -27,6 +28,8 @@ export interface EvaluateOptions {
   mutate: boolean;
   /** The rules to run; tests inject a failing one to check how a bug is reported. */
   rules?: readonly Rule[];
+  /** The mesh around the object (src/mesh/ answers); without it the mesh-aware rules are skipped. */
+  mesh?: MeshView;
 }
 
 /** The mode a request in `namespace` is judged in: the first `namespaces[]` glob that matches, else `mode`. */
@@ -55,22 +58,22 @@ function findingKey(rule: Rule, target: AllowlistTarget, f: Finding): string {
   return [rule.id, f.path, f.value.toUpperCase(), what, f.reach ?? ''].join('\u0000');
 }
 
-function preExistingKeys(rule: Rule, req: EngineRequest, policy: Policy): Set<string> {
+function preExistingKeys(rule: Rule, req: EngineRequest, policy: Policy, mesh: MeshView | undefined): Set<string> {
   if (req.operation !== 'UPDATE' || req.oldObject === undefined || req.oldObject === null) return new Set();
   const target = rule.target(req.oldObject, req.namespace, req.name, policy);
-  const findings = rule.find(req.oldObject, target, policy, req.kind);
+  const findings = rule.find(req.oldObject, target, policy, req.kind, mesh);
   // An old object the allowlist permitted carried no violation: a change is judged afresh.
   if (findings.length === 0 || rule.allowedBy(policy, target, findings)) return new Set();
   return new Set(findings.map((f) => findingKey(rule, target, f)));
 }
 
-function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref: string): Violation[] {
+function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref: string, mesh: MeshView | undefined): Violation[] {
   const action = policy.rules[rule.id].action;
-  if (action === 'off' || !rule.handles(req.kind, policy)) return [];
+  if (action === 'off' || !rule.handles(req.kind, policy) || (rule.needsMesh && !mesh)) return [];
   const target = rule.target(req.object, req.namespace, req.name, policy);
-  const findings = rule.find(req.object, target, policy, req.kind);
+  const findings = rule.find(req.object, target, policy, req.kind, mesh);
   if (findings.length === 0 || rule.allowedBy(policy, target, findings)) return [];
-  const old = preExistingKeys(rule, req, policy);
+  const old = preExistingKeys(rule, req, policy, mesh);
   const why = rule.why(target, findings, policy);
   const fix = rule.fix(target);
   const allowedHere = describeAllowed(rule.describeAllowlist(policy));
@@ -81,7 +84,7 @@ function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref
     else if (old.has(findingKey(rule, target, f))) v = { ...base, action: 'warn', downgrade: 'pre-existing' };
     else if (mode === 'audit') v = { ...base, action: 'warn', downgrade: 'audit' };
     else v = { ...base, action: 'deny' };
-    return { ...v, summary: warningFor(v, ref) };
+    return { ...v, summary: warningFor(v, ref, rule.needsMesh) };
   });
 }
 
@@ -114,7 +117,7 @@ export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOp
   if (options.validate) {
     for (const rule of options.rules ?? RULES) {
       try {
-        violations.push(...runRule(rule, req, policy, mode, ref));
+        violations.push(...runRule(rule, req, policy, mode, ref, options.mesh));
       } catch (err) {
         failures.push({ rule: rule.id, error: errorMessage(err) });
       }

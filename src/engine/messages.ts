@@ -37,8 +37,10 @@ export function describeAllowed(entries: readonly string[]): string[] {
   return more > 0 ? [...shown, `… and ${more} more entries`] : shown;
 }
 
-/** The single-line kubectl warning for a violation that was allowed (warn, audit, pre-existing). */
-export function warningFor(v: Omit<Violation, 'summary'>, ref: string): string {
+/** The single-line kubectl warning for a violation that was allowed (warn, audit, pre-existing).
+ * `scopeFirst`: the scope names the object on the other side (mesh-aware rules), so it goes
+ * before the fix and survives the 256-character cut. */
+export function warningFor(v: Omit<Violation, 'summary'>, ref: string, scopeFirst = false): string {
   const tag =
     v.downgrade === 'audit'
       ? 'would be denied (audit mode)'
@@ -46,6 +48,7 @@ export function warningFor(v: Omit<Violation, 'summary'>, ref: string): string {
         ? 'pre-existing, allowed on update'
         : 'allowed with a warning';
   const fixShort = v.fix.split(', or ')[0] ?? v.fix;
+  if (scopeFirst) return singleLine(`${WARNING_PREFIX}[${v.rule}] ${ref}: ${v.path}: ${v.value} ${tag}; ${v.scope}; fix: ${fixShort}`);
   // Most important first: when the 256-character cut comes, it takes the scope, not the fix.
   return singleLine(`${WARNING_PREFIX}[${v.rule}] ${ref}: ${v.path}: ${v.value} ${tag}; fix: ${fixShort}; ${v.scope}`);
 }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Allowlist } from './allowlists.js';
 import type { RuleId } from './rules/index.js';
+import type { MeshView } from './mesh-view.js';
 import type { Action, AllowlistTarget, Finding, GroupVersionKind, Policy } from './types.js';
 
 export const actionSchema = z.enum(['deny', 'warn', 'off']).describe('deny | warn | off (quote "off": unquoted YAML reads it as false)');
@@ -26,11 +27,15 @@ export function ruleSettings<E>(defaultAction: Action, allowlist: Allowlist<E>, 
  * entry shapes share one list. */
 export interface Rule {
   readonly id: RuleId;
+  /** A mesh-aware rule: judged only when the caller hands the engine a mesh (`evaluate`'s
+   * `mesh` option); without one it is skipped, never guessed. */
+  readonly needsMesh?: boolean;
   handles(gvk: GroupVersionKind, policy: Policy): boolean;
   /** What the allowlist compares against, read from the object. */
   target(object: unknown, namespace: string, name: string, policy: Policy): AllowlistTarget;
-  /** Every offending field of the object (empty when it complies). */
-  find(object: unknown, target: AllowlistTarget, policy: Policy, gvk: GroupVersionKind): Finding[];
+  /** Every offending field of the object (empty when it complies); `mesh` is the mesh around it
+   * (with this object in place of its stored version), given to mesh-aware rules. */
+  find(object: unknown, target: AllowlistTarget, policy: Policy, gvk: GroupVersionKind, mesh?: MeshView): Finding[];
   /** The policy's entry that permits all of the findings, if any. */
   allowedBy(policy: Policy, target: AllowlistTarget, findings: readonly Finding[]): unknown;
   /** The policy's entries as the "allowed here" list shows them. */

@@ -96,10 +96,11 @@ export class MeshModel implements MeshView {
 
   /**
    * Adds or replaces one object (incremental: only that object's indexes change).
+   * @param defaultNamespace the namespace of a namespaced object that names none (`check -n`).
    * @returns the key it is stored under, or undefined when the model does not use the object.
    */
-  apply(object: unknown): MeshObjectKey | undefined {
-    const read = readMeshObject(object, this.policy);
+  apply(object: unknown, defaultNamespace = 'default'): MeshObjectKey | undefined {
+    const read = readMeshObject(object, this.policy, defaultNamespace);
     if (!read) return undefined;
     const key = this.keyOf(object, read);
     this.deleteByKey(objectKey(key.group, key.kind, key.namespace, key.name));

@@ -458,3 +458,36 @@ describe('usage', () => {
     }
   });
 });
+
+describe('the inputs are one mesh', () => {
+  const dir = join(FIXTURES, 'mesh-gitops');
+  const policy = join(FIXTURES, 'mesh-gitops-policy.yaml');
+
+  test('a DestinationRule DISABLE in one file conflicts with the mesh-wide STRICT policy in another: denied, exit 1', () => {
+    const r = run(['check', '-f', dir, '--config', policy, '-o', 'json']);
+    expectStatus(r, 1);
+    const dr = only(results(r).filter((x) => x.kind === 'DestinationRule'));
+    assert.equal(dr.allowed, false);
+    const v = only(dr.violations);
+    assert.equal(v.rule, 'destinationrule-strict-conflict');
+    assert.match(v.message, /STRICT by PeerAuthentication istio-system\/default \(spec\.mtls\.mode, mesh-wide\)/);
+    assert.match(v.message, /ratings:9080 -> port 9080 of Deployment bookinfo\/ratings-v1/);
+    // The STRICT policy is told which DestinationRule it breaks (a warning, not a denial).
+    const pa = only(results(r).filter((x) => x.kind === 'PeerAuthentication'));
+    assert.equal(pa.allowed, true);
+    assert.match(only(pa.violations).message, /DestinationRule bookinfo\/ratings \(spec\.trafficPolicy\.tls\.mode: DISABLE\)/);
+  });
+
+  test('the same files one at a time, or with --no-mesh, find no conflict', () => {
+    expectStatus(run(['check', '-f', join(dir, 'ratings-dr.yaml'), '--config', policy]), 0);
+    expectStatus(run(['check', '-f', dir, '--config', policy, '--no-mesh']), 0);
+  });
+
+  test('objects judged once the mesh is known keep their place: the report is in input order', () => {
+    const sources = results(run(['check', '-f', dir, '--config', policy, '-o', 'json'])).map((x) => x.source.replace(/^.*mesh-gitops\//, ''));
+    assert.deepEqual(sources, [...Array.from({ length: 11 }, (_, i) => `bookinfo.yaml#${i + 1}`), 'mesh-strict.yaml#1', 'ratings-dr.yaml#1']);
+    const text = run(['check', '-f', dir, '--config', policy]).stdout;
+    assert.ok(text.indexOf('PeerAuthentication istio-system/default') < text.indexOf('DestinationRule bookinfo/ratings'));
+    assert.ok(text.indexOf('Deployment bookinfo/reviews-v3') < text.indexOf('PeerAuthentication istio-system/default'));
+  });
+});

@@ -5,7 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import jsonpatch from 'fast-json-patch';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { MeshModel } from '../../src/mesh/index.js';
 import { z } from 'zod';
 import { evaluate, splitApiVersion, type Decision, type EngineRequest } from '../../src/engine/index.js';
 import { dig } from '../../src/engine/read.js';
@@ -19,6 +20,11 @@ const caseSchema = z.strictObject({
   name: z.string().min(1),
   policy: z.unknown().optional(),
   options: z.strictObject({ validate: z.boolean(), mutate: z.boolean() }).optional(),
+  /** The mesh around the request, for the mesh-aware rules: shared manifest files under
+   * test/fixtures/mesh/ and objects of the case's own. Absent: judged alone (mesh rules skipped). */
+  mesh: z
+    .strictObject({ include: z.array(z.string()).default([]), objects: z.array(objectSchema).default([]) })
+    .optional(),
   request: z.strictObject({
     operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']).optional(),
     namespace: z.string().optional(),
@@ -47,6 +53,13 @@ type Case = z.output<typeof caseSchema>;
 
 const dir = join(import.meta.dirname, '..', 'fixtures', 'rules');
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const meshDir = join(import.meta.dirname, '..', 'fixtures', 'mesh');
+
+function meshOf(c: Case, policy: Parameters<typeof MeshModel.build>[1]): MeshModel | undefined {
+  if (!c.mesh) return undefined;
+  const included = c.mesh.include.flatMap((f) => parseAllDocuments(readFileSync(join(meshDir, f), 'utf8')).map((d) => d.toJS() as unknown));
+  return MeshModel.build([...included, ...c.mesh.objects], policy);
+}
 
 function requestOf(c: Case): EngineRequest {
   const source = c.request.object ?? c.request.oldObject ?? {};
@@ -81,7 +94,8 @@ describe('rule fixtures', () => {
       assert.ok(parsed.success, `${file} is not a valid case: ${parsed.success ? '' : z.prettifyError(parsed.error)}`);
       const policy = policyFromObject(c.policy ?? null);
       assert.ok(policy.ok, policy.ok ? '' : policy.errors.join('\n'));
-      const decision = evaluate(requestOf(c), policy.policy, c.options ?? { validate: true, mutate: true });
+      const mesh = meshOf(c, policy.policy);
+      const decision = evaluate(requestOf(c), policy.policy, { ...(c.options ?? { validate: true, mutate: true }), ...(mesh ? { mesh } : {}) });
       const status = admissionStatus(decision);
       const e = c.expect;
       assert.equal(decision.allowed, e.allowed, `allowed; status: ${status?.message ?? '-'}`);

@@ -4,6 +4,9 @@
 import type { Rule } from '../rule.js';
 import * as destinationRuleDisable from './destinationrule-disable.js';
 import * as destinationRuleInsecureTls from './destinationrule-insecure-tls.js';
+import * as destinationRuleStrictConflict from './destinationrule-strict-conflict.js';
+import * as peerAuthenticationAuthzConflict from './peerauthentication-authz-conflict.js';
+import * as peerAuthenticationStrictConflict from './peerauthentication-strict-conflict.js';
 import * as peerAuthenticationDisable from './peerauthentication-disable.js';
 import * as peerAuthenticationPermissive from './peerauthentication-permissive.js';
 import * as workloadPortExclusion from './workload-port-exclusion.js';
@@ -15,6 +18,9 @@ export const RULE_SETTINGS = {
   [destinationRuleDisable.id]: destinationRuleDisable.settings,
   [destinationRuleInsecureTls.id]: destinationRuleInsecureTls.settings,
   [workloadPortExclusion.id]: workloadPortExclusion.settings,
+  [destinationRuleStrictConflict.id]: destinationRuleStrictConflict.settings,
+  [peerAuthenticationStrictConflict.id]: peerAuthenticationStrictConflict.settings,
+  [peerAuthenticationAuthzConflict.id]: peerAuthenticationAuthzConflict.settings,
 };
 
 /** A rule's stable id: in messages, warnings, logs, metrics and the policy file. */
@@ -26,4 +32,7 @@ export const RULES: readonly Rule[] = [
   destinationRuleDisable.destinationRuleDisable,
   destinationRuleInsecureTls.destinationRuleInsecureTls,
   workloadPortExclusion.workloadPortExclusion,
+  destinationRuleStrictConflict.destinationRuleStrictConflict,
+  peerAuthenticationStrictConflict.peerAuthenticationStrictConflict,
+  peerAuthenticationAuthzConflict.peerAuthenticationAuthzConflict,
 ];
