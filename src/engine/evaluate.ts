@@ -2,7 +2,7 @@
 // violation, applies actions, modes and the pre-existing downgrade, plans the mutation. Pure:
 // no I/O, never throws for a denial, and a rule that throws becomes a reported failure.
 import { anyGlobMatch, globMatch } from './glob.js';
-import { isHandledKind, podTemplatePath } from './kinds.js';
+import { isHandledKind, isPeerAuthentication, podTemplatePath } from './kinds.js';
 import {
   denialMessage,
   describeAllowed,
@@ -14,6 +14,7 @@ import {
   WARNING_PREFIX,
 } from './messages.js';
 import { buildPatch, planAnnotations } from './mutate.js';
+import { deleteWarnings } from './mesh-delete.js';
 import type { MeshView } from './mesh-view.js';
 import type { Rule } from './rule.js';
 import { RULES } from './rules/index.js';
@@ -102,7 +103,16 @@ function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref
  */
 export function evaluate(req: EngineRequest, policy: Policy, options: EvaluateOptions = { validate: true, mutate: true }): Decision {
   const mode = effectiveMode(policy, req.namespace);
-  if (req.operation === 'DELETE') return skipped(mode, 'DELETE is never refused');
+  if (req.operation === 'DELETE') {
+    const decision = skipped(mode, 'DELETE is never refused');
+    try {
+      decision.warnings.push(...deleteWarnings(req, policy, options.mesh, objectRef(req.kind, req.namespace, req.name)));
+    } catch (err) {
+      // Never refused, so a failing mesh question only costs the warning; it is still reported.
+      decision.failures.push({ rule: isPeerAuthentication(req.kind) ? 'peerauthentication-strict-conflict' : 'destinationrule-strict-conflict', error: errorMessage(err) });
+    }
+    return decision;
+  }
   if (req.operation === 'CONNECT') return skipped(mode, 'CONNECT is not judged');
   if (!isHandledKind(req.kind, policy)) return skipped(mode, `kind ${req.kind.group ? `${req.kind.group}/` : ''}${req.kind.kind} is not handled`);
   const exempt = exemptionOf(req, policy);
