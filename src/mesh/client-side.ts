@@ -176,18 +176,28 @@ export class DestinationRuleIndex {
    * @param serviceNamespace the namespace of the Service (or ServiceEntry) the host belongs to.
    */
   candidates(clientNamespace: string, host: string, serviceNamespace: string): ConsolidatedRule[] {
-    if (clientNamespace !== this.rootNamespace) {
-      const own = this.local.get(clientNamespace)?.match(host);
-      if (own) return own;
-    } else {
-      const own = this.rootLocal.match(host);
-      if (own) return own;
-    }
-    const exportedTo = (owner: string): ConsolidatedRule[] =>
-      (this.exported.get(owner)?.match(host) ?? []).filter((c) => c.exportTo.size === 0 || c.exportTo.has('*') || c.exportTo.has(clientNamespace));
-    const fromService = exportedTo(serviceNamespace);
-    if (fromService.length) return fromService;
-    return exportedTo(this.rootNamespace);
+    return this.lookup(host, serviceNamespace)(clientNamespace);
+  }
+
+  /**
+   * The same question for many client namespaces of one host: the exported rules of the host's
+   * namespace and of the root namespace are matched once, and when none of them names client
+   * namespaces in exportTo the fallback is one answer for every namespace without its own rule.
+   */
+  lookup(host: string, serviceNamespace: string): (clientNamespace: string) => ConsolidatedRule[] {
+    const fromService = this.exported.get(serviceNamespace)?.match(host) ?? [];
+    const fromRoot = this.exported.get(this.rootNamespace)?.match(host) ?? [];
+    const isPublic = (c: ConsolidatedRule) => c.exportTo.size === 0 || c.exportTo.has('*');
+    const fallback = (ns: string): ConsolidatedRule[] => {
+      const visible = (c: ConsolidatedRule) => isPublic(c) || c.exportTo.has(ns);
+      const a = fromService.filter(visible);
+      return a.length ? a : fromRoot.filter(visible);
+    };
+    const uniform = fromService.every(isPublic) && fromRoot.every(isPublic) ? fallback('') : undefined;
+    return (clientNamespace) => {
+      const own = clientNamespace !== this.rootNamespace ? this.local.get(clientNamespace)?.match(host) : this.rootLocal.match(host);
+      return own ?? uniform ?? fallback(clientNamespace);
+    };
   }
 }
 

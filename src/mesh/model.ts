@@ -7,6 +7,7 @@ import type {
   AuthorizationConflict,
   ClientGroup,
   Flow,
+  MeshObjectRef,
   MeshView,
   PeerAuthenticationEffect,
   Policy,
@@ -49,6 +50,14 @@ function removeFrom<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key)?.filter((v) => v !== value) ?? [];
   if (list.length) map.set(key, list);
   else map.delete(key);
+}
+
+const ruleKeys = new WeakMap<ConsolidatedRule, string>();
+/** The rules merged into a consolidated rule, as one string (namespaces picking equal ones see equal flows). */
+function ruleKey(rule: ConsolidatedRule): string {
+  let key = ruleKeys.get(rule);
+  if (key === undefined) ruleKeys.set(rule, (key = rule.from.map((d) => `${d.ref.namespace}/${d.ref.name}`).join(' ')));
+  return key;
 }
 
 /** A server port reached by a flow, or why none is known. */
@@ -128,6 +137,14 @@ export class MeshModel implements MeshView {
     const n = (this.knownNamespaces.get(ns) ?? 0) + by;
     if (n > 0) this.knownNamespaces.set(ns, n);
     else this.knownNamespaces.delete(ns);
+    if (n === 0 || n === by) this.sortedNamespaces = undefined;
+  }
+
+  /** The known namespaces in order, kept until one appears or disappears. */
+  private sortedNamespaces: string[] | undefined;
+  private namespaceList(): string[] {
+    this.sortedNamespaces ??= [...this.knownNamespaces.keys()].sort();
+    return this.sortedNamespaces;
   }
 
   private namespacesOf(read: MeshObject): string[] {
@@ -282,16 +299,16 @@ export class MeshModel implements MeshView {
     // merge the same way when they hold the same rules) see the same flows: one group.
     const groups = new Map<string, { clients: ClientGroup; rule: ConsolidatedRule | undefined }>();
     const out: { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] = [];
-    const namespaces = [...this.knownNamespaces.keys()].sort();
-    for (const ns of [...namespaces, OTHER_NAMESPACE]) {
-      const candidates = this.destinationRules.candidates(ns, service.host, service.ref.namespace);
+    const candidatesOf = this.destinationRules.lookup(service.host, service.ref.namespace);
+    for (const ns of [...this.namespaceList(), OTHER_NAMESPACE]) {
+      const candidates = candidatesOf(ns);
       for (const c of candidates) {
         if (c.workloadSelector && c.from[0]?.ref.namespace === ns) {
           out.push({ clients: { namespaces: [ns], otherNamespaces: false, workloadSelector: c.workloadSelector }, rule: c });
         }
       }
       const rule = pickRule(candidates, ns, undefined);
-      const key = rule ? rule.from.map((d) => `${d.ref.namespace}/${d.ref.name}`).join(' ') : '';
+      const key = rule ? ruleKey(rule) : '';
       let group = groups.get(key);
       if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: false }, rule }));
       if (ns === OTHER_NAMESPACE) group.clients.otherNamespaces = true;
@@ -393,16 +410,6 @@ export class MeshModel implements MeshView {
     return [...this.workloadsByNamespace.values()].flat();
   }
 
-  /** The flows that reach a workload, through every Service of its namespace that selects it. */
-  private flowsTo(workload: WorkloadInfo): Flow[] {
-    const out: Flow[] = [];
-    for (const s of this.servicesByNamespace.get(workload.ref.namespace) ?? []) {
-      if (!s.selector || s.external || !selects(s.selector, workload.labels)) continue;
-      for (const f of this.flowsOf(s)) if (f.server?.workload.name === workload.ref.name && f.server.workload.kind === workload.ref.kind) out.push(f);
-    }
-    return out;
-  }
-
   private authorizationPoliciesOn(workload: WorkloadInfo): AuthorizationPolicyInfo[] {
     const applies = (p: AuthorizationPolicyInfo) => p.identityPaths.length > 0 && (!p.selector || selects(p.selector, workload.labels));
     const own = (this.authorizationPoliciesByNamespace.get(workload.ref.namespace) ?? []).filter(applies);
@@ -438,31 +445,42 @@ export class MeshModel implements MeshView {
 
   peerAuthenticationEffect(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
     const workloads = this.workloadsUnder(namespace);
-    const flowKey = (f: Flow) => JSON.stringify([f.clients, f.service, f.servicePort, f.subset ?? null, f.server?.workload ?? null, f.server?.port ?? null]);
-    const snapshot = () => {
-      const flows = workloads.flatMap((w) => this.flowsTo(w));
-      const ports = workloads.flatMap((w) => this.portsOf(w).map((port) => ({ w, port, server: this.serverPortOf(w, port) })));
-      return { flows, ports };
-    };
-    const without = this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, undefined, snapshot);
-    const brokenWithout = new Set(without.flows.filter((f) => f.outcome === 'broken').map(flowKey));
-    const conflictsWithout = new Set(without.ports.flatMap(({ w, port, server }) => this.conflictsOn(w, port, server)).map((c) => JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy])));
-    if (object === undefined) {
-      // A DELETE: what breaks once it is gone, compared with the mesh that has it.
-      const withIt = snapshot();
-      const brokenWith = new Set(withIt.flows.filter((f) => f.outcome === 'broken').map(flowKey));
-      return { newlyBroken: without.flows.filter((f) => f.outcome === 'broken' && !brokenWith.has(flowKey(f))), authorizationConflicts: [] };
-    }
-    return this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, object, () => {
-      const after = snapshot();
-      const isThis = (s: ServerPort) => s.setBy?.ref.kind === 'PeerAuthentication' && s.setBy.ref.namespace === namespace && s.setBy.ref.name === name;
-      return {
-        newlyBroken: after.flows.filter((f) => f.outcome === 'broken' && !brokenWithout.has(flowKey(f))),
-        authorizationConflicts: after.ports
-          .filter(({ server }) => isThis(server))
-          .flatMap(({ w, port, server }) => this.conflictsOn(w, port, server))
-          .filter((c) => !conflictsWithout.has(JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy]))),
-      };
+    const ports = workloads.map((w) => ({ w, ports: this.portsOf(w) }));
+    const serverPorts = () => ports.flatMap(({ w, ports: list }) => list.map((port) => ({ w, port, server: this.serverPortOf(w, port) })));
+    const inPlace = <T>(o: unknown, fn: () => T): T => this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, o, fn);
+    // Before: the mesh without this policy (for a DELETE: as stored). After: with the admitted
+    // policy (for a DELETE: without it).
+    const before = <T>(fn: () => T): T => (object === undefined ? fn() : inPlace(undefined, fn));
+    const after = <T>(fn: () => T): T => inPlace(object, fn);
+    const portsBefore = before(serverPorts);
+    const portsAfter = after(serverPorts);
+    // Only a port whose mode changes can change a call's outcome: flows are computed for those.
+    const workloadKey = (w: MeshObjectRef) => `${w.kind}/${w.namespace}/${w.name}`;
+    const changed = new Set<string>();
+    portsAfter.forEach((p, i) => {
+      const b = portsBefore[i];
+      if (b && (b.server.mode !== p.server.mode || b.server.sidecar !== p.server.sidecar)) changed.add(`${workloadKey(p.server.workload)}:${p.port}`);
     });
+    const changedWorkloads = new Set([...changed].map((k) => k.slice(0, k.lastIndexOf(':'))));
+    const services = new Set<ServiceInfo>();
+    for (const w of workloads) {
+      if (!changedWorkloads.has(workloadKey(w.ref))) continue;
+      for (const svc of this.servicesByNamespace.get(w.ref.namespace) ?? []) if (svc.selector && !svc.external && selects(svc.selector, w.labels)) services.add(svc);
+    }
+    const flowKey = (f: Flow) => JSON.stringify([f.clients, f.service, f.servicePort, f.subset ?? null, f.server?.workload ?? null, f.server?.port ?? null]);
+    const changedFlows = () => [...services].flatMap((svc) => this.flowsOf(svc)).filter((f) => f.server && changed.has(`${workloadKey(f.server.workload)}:${f.server.port}`));
+    const flowsBefore = before(changedFlows);
+    const flowsAfter = after(changedFlows);
+    const brokenBefore = new Set(flowsBefore.filter((f) => f.outcome === 'broken').map(flowKey));
+    const newlyBroken = flowsAfter.filter((f) => f.outcome === 'broken' && !brokenBefore.has(flowKey(f)));
+    if (object === undefined) return { newlyBroken, authorizationConflicts: [] };
+    const conflictKey = (c: AuthorizationConflict) => JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy]);
+    const conflictsBefore = new Set(portsBefore.flatMap(({ w, port, server }) => this.conflictsOn(w, port, server)).map(conflictKey));
+    const isThis = (sp: ServerPort) => sp.setBy?.ref.kind === 'PeerAuthentication' && sp.setBy.ref.namespace === namespace && sp.setBy.ref.name === name;
+    const authorizationConflicts = portsAfter
+      .filter(({ server }) => isThis(server))
+      .flatMap(({ w, port, server }) => this.conflictsOn(w, port, server))
+      .filter((c) => !conflictsBefore.has(conflictKey(c)));
+    return { newlyBroken, authorizationConflicts };
   }
 }
