@@ -87,6 +87,8 @@ export interface CliScanResult {
   maxRssMiB?: number;
   exitCode?: number | null;
   outputBytes?: number;
+  /** Set when the run was killed at the bench's timeout (s): the scan took longer. */
+  timedOutS?: number;
 }
 
 export interface MeshTarget {
@@ -141,9 +143,10 @@ export function meshTargets(r: Pick<MeshBenchResults, 'build' | 'incremental' | 
   if (r.build) out.push({ target: 'model memory ≤ 200 MiB (heap used after GC)', measured: `${r.build.heapUsedDeltaMiB.toFixed(1)} MiB (RSS +${r.build.rssDeltaMiB.toFixed(1)})`, met: r.build.heapUsedDeltaMiB <= 200 });
   else out.push(none('model memory ≤ 200 MiB (heap used after GC)'));
   if (r.scan) {
-    const cliMs = r.cli?.status === 'ok' ? r.cli.wallMs : undefined;
+    const cliMs = r.cli?.status === 'ok' ? r.cli.wallMs : r.cli?.timedOutS !== undefined ? r.cli.timedOutS * 1000 : undefined;
+    const cliText = r.cli?.status === 'ok' ? `, ${((cliMs ?? 0) / 1000).toFixed(2)} s \`mtls-guard scan\`` : r.cli?.timedOutS !== undefined ? `, \`mtls-guard scan\` over ${r.cli.timedOutS} s (killed)` : '';
     const worst = Math.max(r.scan.totalMs, cliMs ?? 0);
-    out.push({ target: 'full scan ≤ 10 s', measured: `${(r.scan.totalMs / 1000).toFixed(2)} s in process (CPU ${(r.scan.cpuMs.total / 1000).toFixed(2)} s)${cliMs !== undefined ? `, ${(cliMs / 1000).toFixed(2)} s \`mtls-guard scan\`` : ''}`, met: worst <= 10_000 });
+    out.push({ target: 'full scan ≤ 10 s', measured: `${(r.scan.totalMs / 1000).toFixed(2)} s in process (CPU ${(r.scan.cpuMs.total / 1000).toFixed(2)} s)${cliText}`, met: worst <= 10_000 });
   } else out.push(none('full scan ≤ 10 s'));
   if (r.build && r.incremental.length) {
     const build = Math.min(...r.build.runsMs);

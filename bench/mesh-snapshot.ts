@@ -448,7 +448,7 @@ export function deploymentObject(w: WorkloadPlan): KubeObject {
     metadata: { name: w.name, namespace: w.namespace, labels },
     spec: {
       replicas: 2,
-      selector: { matchLabels: labels },
+      selector: { matchLabels: { ...labels } },
       template: {
         metadata: podMeta,
         spec: {
