@@ -78,7 +78,7 @@ export function meshGen(opts: { emptySelector?: boolean } = {}): fc.Arbitrary<Me
     const appNs = fc.constantFrom(...namespaces.filter((n) => n !== ROOT));
     const workloadNs = fc.oneof({ weight: 6, arbitrary: appNs }, { weight: 1, arbitrary: fc.constant(ROOT) });
     const anyNs = fc.constantFrom(...namespaces);
-    const service = fc.record({ name: appName, namespace: appNs, ports: fc.uniqueArray(servicePort, { minLength: 1, maxLength: 2, selector: (p) => p.port }) });
+    const service = fc.record({ name: appName, namespace: workloadNs, ports: fc.uniqueArray(servicePort, { minLength: 1, maxLength: 2, selector: (p) => p.port }) });
     const workload = fc.record({ app: appName, version, namespace: workloadNs, ports: containerPorts, sidecar: fc.boolean() });
     const peerAuthentication = fc
       .tuple(
@@ -111,7 +111,7 @@ export function meshGen(opts: { emptySelector?: boolean } = {}): fc.Arbitrary<Me
         host,
         fc.option(trafficPolicy, { nil: undefined }),
         fc.uniqueArray(version, { maxLength: 2 }).chain((names) => fc.tuple(...names.map((name) => fc.option(trafficPolicy, { nil: undefined }).map((tp) => ({ name, labels: { version: name }, ...(tp ? { trafficPolicy: tp } : {}) }))))),
-        fc.constantFrom<string[] | 'other' | 'own' | 'dot+other' | undefined>(undefined, undefined, ['.'], ['*'], 'other', 'own', 'dot+other', [ROOT]),
+        fc.constantFrom<string[] | 'other' | 'own' | 'dot+other' | undefined>(undefined, undefined, ['.'], ['*'], 'other', 'own', 'dot+other', [ROOT], ['~'], ['ns-a', 'ns-b']),
         fc.oneof(
           { weight: 12, arbitrary: fc.constant(undefined) },
           { weight: 4, arbitrary: appName.map((app): Json => ({ matchLabels: { app } })) },
