@@ -23,7 +23,9 @@ export function listWords(items: readonly string[]): string {
 export function clientsWords(groups: readonly ClientGroup[]): string {
   const namespaces = [...new Set(groups.flatMap((g) => g.namespaces))].sort();
   const other = groups.some((g) => g.otherNamespaces);
-  const selectors = groups.filter((g) => g.workloadSelector).map((g) => `pods with ${formatLabels(g.workloadSelector ?? {})}`);
+  const selectors = groups
+    .filter((g) => g.workloadSelector)
+    .map((g) => (Object.keys(g.workloadSelector ?? {}).length ? `pods with ${formatLabels(g.workloadSelector ?? {})}` : 'every pod (empty workloadSelector)'));
   let text = other
     ? `clients in every namespace without its own DestinationRule for the host${namespaces.length ? ` (here: ${listWords(namespaces)})` : ''}`
     : `clients in ${listWords(namespaces)}`;

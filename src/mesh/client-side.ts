@@ -134,13 +134,47 @@ function exportedBeyond(set: ReadonlySet<string>, owner: string): boolean {
   return !(set.size === 1 && (set.has('.') || set.has(owner)));
 }
 
+/** Rule candidates for one host, per client namespace. */
+export interface HostLookup {
+  forNamespace(clientNamespace: string): ConsolidatedRule[];
+  /** Set when every namespace without a rule of its own (other than the root) gets the same
+   * candidates: no exported rule names client namespaces in exportTo. */
+  uniform?: ConsolidatedRule[];
+}
+
 /** The DestinationRule indexes of PushContext.destinationRuleIndex. */
 export class DestinationRuleIndex {
   private readonly local = new Map<string, HostIndex>();
   private readonly exported = new Map<string, HostIndex>();
   private readonly rootLocal = new HostIndex();
+  /** For each host with a namespace-local rule, the namespaces holding one (with a count), split
+   * into exact and wildcard hosts: which client namespaces decide for themselves, without asking
+   * every namespace. */
+  private readonly localExact = new Map<string, Map<string, number>>();
+  private readonly localWildcard = new Map<string, Map<string, number>>();
 
   constructor(private readonly rootNamespace: string) {}
+
+  private countLocal(dr: DestinationRuleInfo, by: number): void {
+    const index = dr.wildcard ? this.localWildcard : this.localExact;
+    const counts = index.get(dr.host) ?? new Map<string, number>();
+    const n = (counts.get(dr.ref.namespace) ?? 0) + by;
+    if (n > 0) counts.set(dr.ref.namespace, n);
+    else counts.delete(dr.ref.namespace);
+    if (counts.size) index.set(dr.host, counts);
+    else index.delete(dr.host);
+  }
+
+  /** The client namespaces (other than the root) with a rule of their own matching `host`. */
+  namespacesDecidingFor(host: string): Set<string> {
+    const out = new Set(this.localExact.get(host)?.keys());
+    const needle = host.startsWith('*') ? host.slice(1) : host;
+    for (const [w, counts] of this.localWildcard) {
+      if (w === host || needle.endsWith(w.slice(1))) for (const ns of counts.keys()) out.add(ns);
+    }
+    out.delete(this.rootNamespace);
+    return out;
+  }
 
   private indexesOf(dr: DestinationRuleInfo): HostIndex[] {
     const set = exportSet(dr);
@@ -159,15 +193,12 @@ export class DestinationRuleIndex {
 
   add(dr: DestinationRuleInfo): void {
     for (const h of this.indexesOf(dr)) h.add(dr);
+    if (visibleLocally(exportSet(dr), dr.ref.namespace)) this.countLocal(dr, 1);
   }
 
   remove(dr: DestinationRuleInfo): void {
     for (const h of this.indexesOf(dr)) h.remove(dr);
-  }
-
-  /** Namespaces whose own rules could decide for their clients. */
-  namespacesWithRules(): string[] {
-    return [...this.local.keys()];
+    if (visibleLocally(exportSet(dr), dr.ref.namespace)) this.countLocal(dr, -1);
   }
 
   /**
@@ -176,7 +207,7 @@ export class DestinationRuleIndex {
    * @param serviceNamespace the namespace of the Service (or ServiceEntry) the host belongs to.
    */
   candidates(clientNamespace: string, host: string, serviceNamespace: string): ConsolidatedRule[] {
-    return this.lookup(host, serviceNamespace)(clientNamespace);
+    return this.lookup(host, serviceNamespace).forNamespace(clientNamespace);
   }
 
   /**
@@ -184,7 +215,7 @@ export class DestinationRuleIndex {
    * namespace and of the root namespace are matched once, and when none of them names client
    * namespaces in exportTo the fallback is one answer for every namespace without its own rule.
    */
-  lookup(host: string, serviceNamespace: string): (clientNamespace: string) => ConsolidatedRule[] {
+  lookup(host: string, serviceNamespace: string): HostLookup {
     const fromService = this.exported.get(serviceNamespace)?.match(host) ?? [];
     const fromRoot = this.exported.get(this.rootNamespace)?.match(host) ?? [];
     const isPublic = (c: ConsolidatedRule) => c.exportTo.size === 0 || c.exportTo.has('*');
@@ -194,10 +225,11 @@ export class DestinationRuleIndex {
       return a.length ? a : fromRoot.filter(visible);
     };
     const uniform = fromService.every(isPublic) && fromRoot.every(isPublic) ? fallback('') : undefined;
-    return (clientNamespace) => {
+    const forNamespace = (clientNamespace: string): ConsolidatedRule[] => {
       const own = clientNamespace !== this.rootNamespace ? this.local.get(clientNamespace)?.match(host) : this.rootLocal.match(host);
       return own ?? uniform ?? fallback(clientNamespace);
     };
+    return uniform ? { forNamespace, uniform } : { forNamespace };
   }
 }
 

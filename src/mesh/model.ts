@@ -80,6 +80,20 @@ export class MeshModel implements MeshView {
   private readonly peerAuthenticationsByNamespace = new Map<string, PeerAuthenticationInfo[]>();
   private readonly authorizationPoliciesByNamespace = new Map<string, AuthorizationPolicyInfo[]>();
   private readonly destinationRules: DestinationRuleIndex;
+  /** Bumped by every apply/delete: answers remembered for an older mesh are not reused. */
+  private generation = 0;
+  /** The last answer per question: the mesh-aware rules of one admission ask the same question
+   * (peerauthentication-strict-conflict and -authz-conflict both ask for the effect). */
+  private readonly remembered = new Map<string, { object: unknown; generation: number; answer: unknown }>();
+
+  private remember<T>(question: string, object: unknown, answer: () => T): T {
+    const last = this.remembered.get(question);
+    if (last && last.object === object && last.generation === this.generation) return last.answer as T;
+    const value = answer();
+    this.remembered.clear();
+    this.remembered.set(question, { object, generation: this.generation, answer: value });
+    return value;
+  }
 
   private constructor(readonly policy: Policy) {
     this.rootNamespace = policy.meshRootNamespace;
@@ -111,6 +125,7 @@ export class MeshModel implements MeshView {
   apply(object: unknown, defaultNamespace = 'default'): MeshObjectKey | undefined {
     const read = readMeshObject(object, this.policy, defaultNamespace);
     if (!read) return undefined;
+    this.generation++;
     const key = this.keyOf(object, read);
     this.deleteByKey(objectKey(key.group, key.kind, key.namespace, key.name));
     this.insert(objectKey(key.group, key.kind, key.namespace, key.name), read);
@@ -119,6 +134,7 @@ export class MeshModel implements MeshView {
 
   /** Removes one object; unknown keys are ignored. */
   delete(key: MeshObjectKey): void {
+    this.generation++;
     this.deleteByKey(objectKey(key.group, key.kind, key.namespace, key.name));
   }
 
@@ -299,9 +315,8 @@ export class MeshModel implements MeshView {
     // merge the same way when they hold the same rules) see the same flows: one group.
     const groups = new Map<string, { clients: ClientGroup; rule: ConsolidatedRule | undefined }>();
     const out: { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] = [];
-    const candidatesOf = this.destinationRules.lookup(service.host, service.ref.namespace);
-    for (const ns of [...this.namespaceList(), OTHER_NAMESPACE]) {
-      const candidates = candidatesOf(ns);
+    const lookup = this.destinationRules.lookup(service.host, service.ref.namespace);
+    const add = (ns: string, candidates: ConsolidatedRule[]): void => {
       for (const c of candidates) {
         if (c.workloadSelector && c.from[0]?.ref.namespace === ns) {
           out.push({ clients: { namespaces: [ns], otherNamespaces: false, workloadSelector: c.workloadSelector }, rule: c });
@@ -313,13 +328,32 @@ export class MeshModel implements MeshView {
       if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: false }, rule }));
       if (ns === OTHER_NAMESPACE) group.clients.otherNamespaces = true;
       else group.clients.namespaces.push(ns);
+    };
+    // Namespaces with a rule of their own for the host (and the root) are asked one by one; the
+    // others share one answer when exportTo names no namespace (one pass, in namespace order).
+    const deciding = this.destinationRules.namespacesDecidingFor(service.host);
+    deciding.add(this.rootNamespace);
+    const uniform = lookup.uniform;
+    let shared: ClientGroup | undefined;
+    if (uniform) {
+      const rule = pickRule(uniform, OTHER_NAMESPACE, undefined);
+      const key = rule ? ruleKey(rule) : '';
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: true }, rule }));
+      group.clients.otherNamespaces = true;
+      shared = group.clients;
     }
+    for (const ns of this.namespaceList()) {
+      if (shared && !deciding.has(ns)) shared.namespaces.push(ns);
+      else add(ns, lookup.forNamespace(ns));
+    }
+    if (!uniform) add(OTHER_NAMESPACE, lookup.forNamespace(OTHER_NAMESPACE));
     out.push(...groups.values());
     return out;
   }
 
-  private reach(service: ServiceInfo, targetPort: number | string, subsetLabels: Record<string, string> | undefined): Reached[] {
-    const workloads = this.workloadsOf(service).filter((w) => !subsetLabels || selects(subsetLabels, w.labels));
+  private reach(service: ServiceInfo, all: readonly WorkloadInfo[], targetPort: number | string, subsetLabels: Record<string, string> | undefined): Reached[] {
+    const workloads = subsetLabels ? all.filter((w) => selects(subsetLabels, w.labels)) : all;
     if (workloads.length === 0) return [{ missing: service.external ? 'external' : 'none' }];
     return workloads.map((w) => {
       const port = this.targetOf(w, targetPort);
@@ -330,13 +364,14 @@ export class MeshModel implements MeshView {
   /** The flows to one service, optionally only for client groups whose rule satisfies `useRule`. */
   private flowsOf(service: ServiceInfo, useRule?: (rule: ConsolidatedRule | undefined) => boolean): Flow[] {
     const out: Flow[] = [];
+    const workloads = this.workloadsOf(service);
     for (const { clients, rule } of this.clientGroupsOf(service)) {
       if (useRule && !useRule(rule)) continue;
       const subsets: ({ name: string; labels: Record<string, string> } | undefined)[] = [undefined, ...(rule ? subsetsOf(rule) : [])];
       for (const sp of service.ports) {
         for (const subset of subsets) {
           const { tls, from } = rule ? clientTlsOf(rule, subset?.name, sp.port) : { tls: 'AUTO' as const, from: undefined };
-          for (const r of this.reach(service, sp.targetPort, subset?.labels)) {
+          for (const r of this.reach(service, workloads, sp.targetPort, subset?.labels)) {
             const server = 'server' in r ? r.server : undefined;
             const { outcome, reason } =
               'missing' in r && r.missing !== 'none' && r.missing !== 'external'
@@ -382,6 +417,10 @@ export class MeshModel implements MeshView {
   }
 
   destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[] {
+    return this.remember(`DestinationRule ${namespace}/${name}`, object, () => this.destinationRuleFlowsNow(object, namespace, name));
+  }
+
+  private destinationRuleFlowsNow(object: unknown, namespace: string, name: string): Flow[] {
     const key = objectKey('networking.istio.io', 'DestinationRule', namespace, name);
     const stored = this.objects.get(key);
     const uses = (dr: DestinationRuleInfo) => (rule: ConsolidatedRule | undefined) => rule?.from.some((d) => d.ref.namespace === dr.ref.namespace && d.ref.name === dr.ref.name) ?? false;
@@ -444,6 +483,10 @@ export class MeshModel implements MeshView {
   }
 
   peerAuthenticationEffect(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
+    return this.remember(`PeerAuthentication ${namespace}/${name}`, object, () => this.peerAuthenticationEffectNow(object, namespace, name));
+  }
+
+  private peerAuthenticationEffectNow(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
     const workloads = this.workloadsUnder(namespace);
     const ports = workloads.map((w) => ({ w, ports: this.portsOf(w) }));
     const serverPorts = () => ports.flatMap(({ w, ports: list }) => list.map((port) => ({ w, port, server: this.serverPortOf(w, port) })));

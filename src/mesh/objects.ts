@@ -215,7 +215,9 @@ export function readMeshObject(object: unknown, policy: Policy, defaultNamespace
   }
   if (group === 'networking.istio.io' && kind === 'DestinationRule') {
     const host = resolveHost(asString(dig(object, 'spec', 'host')) ?? '', ns, policy.clusterDomain);
-    const workloadSelector = nonEmpty(asStringMap(dig(object, 'spec', 'workloadSelector', 'matchLabels')));
+    // Any workloadSelector makes a selector rule (Istio: GetWorkloadSelector() != nil), even an
+    // empty one: private to its namespace, matching every pod there, never the catch-all.
+    const workloadSelector = asRecord(dig(object, 'spec', 'workloadSelector')) ? (asStringMap(dig(object, 'spec', 'workloadSelector', 'matchLabels')) ?? {}) : undefined;
     const info: DestinationRuleInfo = { ...m, host, wildcard: isWildcardHost(host), exportTo: exportTo(object), object };
     if (workloadSelector) info.workloadSelector = workloadSelector;
     return { type: 'destinationRule', info };
