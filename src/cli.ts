@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerCerts } from './cli/certs.js';
 import { registerCheck } from './cli/check.js';
+import { registerScan } from './cli/scan.js';
 import { registerServe } from './cli/serve.js';
 import { EXIT_USAGE } from './cli/exit-codes.js';
 import { errorMessage } from './util/errors.js';
@@ -14,6 +15,7 @@ const EXAMPLES = `
 Examples:
   $ mtls-guard serve --config policy.yaml --tls-cert tls.crt --tls-key tls.key
   $ mtls-guard check -f manifests/ --config policy.yaml
+  $ mtls-guard scan -f manifests/ -o policyreport
   $ mtls-guard certs --service mtls-guard --namespace mtls-guard --out certs/
 
 Run 'mtls-guard <command> --help' for a command's options.
@@ -42,6 +44,7 @@ export function buildProgram(): Command {
   // Commands copy exitOverride and output settings when created, so register them after.
   registerServe(program);
   registerCheck(program);
+  registerScan(program);
   registerCerts(program);
   return program;
 }
