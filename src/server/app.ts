@@ -13,6 +13,7 @@ import { reportInternalError } from './internal-error.js';
 import { errorMessage } from '../util/errors.js';
 import { withDecisionLog } from './log-decision.js';
 import type { Metrics } from './metrics.js';
+import { decideWithMesh, type MeshSource } from './mesh-handler.js';
 import { withMetrics } from './with-metrics.js';
 
 /** An UPDATE review carries two objects of up to 1.5 MiB each plus managedFields. */
@@ -25,6 +26,8 @@ export interface AppOptions extends Readiness {
   /** True once shutting down: every answer then carries `Connection: close`. Defaults to not ready. */
   isDraining?: () => boolean;
   bodyLimitBytes?: number;
+  /** Cluster mode: the mesh around the object, for the validating webhook's mesh-aware rules. */
+  mesh?: MeshSource;
 }
 
 const ROUTES = new Map<string, string[]>([
@@ -60,7 +63,8 @@ export type App = (req: IncomingMessage, res: ServerResponse) => void;
 export function createApp(options: AppOptions): App {
   const { logger, metrics, isReady } = options;
   const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
-  const handler = withDecisionLog(withMetrics(decide(options.getPolicy), metrics), logger);
+  const inner = options.mesh ? decideWithMesh(options.getPolicy, options.mesh) : decide(options.getPolicy);
+  const handler = withDecisionLog(withMetrics(inner, metrics), logger);
   const isDraining = options.isDraining ?? (() => !isReady());
   const admission = createAdmissionListener({ handler, logger, limit, isDraining });
   const app = createExpressApp(options);

@@ -45,6 +45,14 @@ export interface Metrics {
   policyReloads: Counter<'result'>;
   certificateReloads: Counter<'result'>;
   certificateExpiry: Gauge;
+  /** Cluster mode (cluster-state.ts): 1 when the kind's informer has listed and is watching. */
+  informerSynced: Gauge<'kind'>;
+  informerErrors: Counter<'kind'>;
+  /** Objects of each kind held for the mesh model. */
+  meshObjects: Gauge<'kind'>;
+  meshStateUnavailable: Counter;
+  meshConflicts: Gauge<'rule'>;
+  meshPlaintextPorts: Gauge<'namespace'>;
   /** The admission path's increments of the three counters above (with-metrics.ts). */
   tallies: {
     admissionRequests: Tally<'webhook' | 'kind' | 'operation' | 'decision' | 'mode'>;
@@ -109,6 +117,41 @@ export function createMetrics(): Metrics {
     certificateExpiry: new Gauge({
       name: 'mtls_guard_certificate_expiry_timestamp_seconds',
       help: 'notAfter of the serving certificate in use, as a Unix timestamp.',
+      registers,
+    }),
+    informerSynced: new Gauge({
+      name: 'mtls_guard_informer_synced',
+      help: 'Cluster mode: 1 when the informer of this kind has listed and is watching, 0 before that or while its list or watch fails.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    informerErrors: new Counter({
+      name: 'mtls_guard_informer_errors_total',
+      help: 'Cluster mode: failed lists and watches of this kind (each retried after a back-off); kind="discovery" for the API discovery of the Istio kinds.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    meshObjects: new Gauge({
+      name: 'mtls_guard_mesh_objects',
+      help: 'Cluster mode: objects of this kind held (only the fields the mesh model reads).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    meshStateUnavailable: new Counter({
+      name: 'mtls_guard_mesh_state_unavailable_total',
+      help: 'Cluster mode: validating reviews judged without the mesh (caches not synced, or a watch failing): mesh-aware rules skipped, single-object rules applied.',
+      registers,
+    }),
+    meshConflicts: new Gauge({
+      name: 'mtls_guard_mesh_conflicts',
+      help: 'Cluster mode: conflicts in the mesh as it stands, by the rule that refuses new ones: destinationrule-strict-conflict counts broken calls (client TLS the server side refuses), peerauthentication-authz-conflict plaintext-accepting ports under AuthorizationPolicies matching identity. Recomputed at most every 10 s after a change.',
+      labelNames: ['rule'],
+      registers,
+    }),
+    meshPlaintextPorts: new Gauge({
+      name: 'mtls_guard_mesh_plaintext_ports',
+      help: 'Cluster mode: workload ports that accept plaintext (mode PERMISSIVE or DISABLE, or no sidecar outside ambient), by namespace. Recomputed at most every 10 s after a change.',
+      labelNames: ['namespace'],
       registers,
     }),
   };

@@ -8,12 +8,14 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { watchPolicy } from './policy-source.js';
 import { createApp } from './app.js';
+import type { ClusterOptions, ClusterState } from './cluster-state.js';
 import { validityProblem, type CertificateInfo, type TlsFiles } from './certificate.js';
 import { trackConnections } from './connections.js';
 import type { FileWatchOptions } from './file-watch.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMetricsServer } from './metrics-server.js';
 import { createTlsServer } from './tls.js';
+import { errorMessage } from '../util/errors.js';
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
 // While draining, a keep-alive connection is ended once it has carried no request for this long.
@@ -42,6 +44,8 @@ export interface ServerOptions {
   expectedName?: string;
   /** Signal that re-reads the policy and certificate files; false to leave signals alone. */
   reloadSignal?: NodeJS.Signals | false;
+  /** Cluster mode: keep the mesh from the API server for the mesh-aware rules (cluster-state.ts). */
+  cluster?: ClusterOptions;
 }
 
 export interface RunningServer {
@@ -110,6 +114,18 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   if (!policy.ok) return { ok: false, errors: policy.errors };
   const source = policy.source;
 
+  // Loaded only in cluster mode: @kubernetes/client-node is large, and a server without it starts faster.
+  let cluster: ClusterState | undefined;
+  if (options.cluster) {
+    try {
+      const { startClusterState } = await import('./cluster-state.js');
+      cluster = startClusterState({ ...options.cluster, getPolicy: source.current, logger, metrics });
+    } catch (err) {
+      source.close();
+      return { ok: false, errors: [`cluster mode: ${errorMessage(err)}`] };
+    }
+  }
+
   let state: 'starting' | 'serving' | 'draining' = 'starting';
   // Set once the TLS server exists; read by readiness, which the app needs before that.
   const serving: { certificate?: () => CertificateInfo } = {};
@@ -120,9 +136,12 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const notReadyReason = (): string =>
     state === 'draining' ? 'shutting down: draining in-flight requests' : state === 'starting' ? 'starting up' : (certificateProblem() ?? 'not ready');
   const readinessDetail = (): Record<string, unknown> => {
-    if (!serving.certificate) return {};
+    // Shown, never a condition: readiness must not depend on the API server the webhook guards.
+    const clusterDetail = cluster ? { cluster: cluster.status() } : {};
+    if (!serving.certificate) return clusterDetail;
     const c = serving.certificate();
     return {
+      ...clusterDetail,
       certificate: {
         serial: c.serialNumber,
         notBefore: c.notBefore.toISOString(),
@@ -133,7 +152,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   };
   const readiness = { isReady, notReadyReason, readinessDetail };
 
-  const app = createApp({ getPolicy: source.current, logger, metrics, ...readiness, isDraining, bodyLimitBytes: options.bodyLimitBytes });
+  const app = createApp({ getPolicy: source.current, logger, metrics, ...readiness, isDraining, bodyLimitBytes: options.bodyLimitBytes, ...(cluster && { mesh: cluster }) });
   const tlsResult = await createTlsServer(app, {
     ...options.tls,
     logger,
@@ -144,6 +163,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   });
   if (!tlsResult.ok) {
     source.close();
+    await cluster?.close();
     return { ok: false, errors: [tlsResult.error] };
   }
   const { tls } = tlsResult;
@@ -155,7 +175,7 @@ export async function startServer(options: ServerOptions): Promise<StartResult> 
   const stopAll = async (): Promise<void> => {
     tls.stopWatching();
     source.close();
-    await Promise.all([admissionConnections.destroyAll(), closeNow(tls.server, []), closeNow(metricsServer, metricsSockets)]);
+    await Promise.all([cluster?.close(), admissionConnections.destroyAll(), closeNow(tls.server, []), closeNow(metricsServer, metricsSockets)]);
   };
 
   const admission = await listen(tls.server, options.port, options.host, 'admission (HTTPS)');

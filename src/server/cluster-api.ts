@@ -1,0 +1,120 @@
+// Plain GETs against the API server with the kubeconfig's credentials (client-node's
+// applyToHTTPSOptions: CA, client certificate, bearer token re-read per request, so a rotated
+// in-cluster token is picked up). Raw JSON, not client-node's typed models: list items then
+// look like watch events (timestamps as strings), and each page is slimmed as it arrives.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { collectionPath, ISTIO_KINDS, slimObject, type SlimObject, type WatchedKind } from './cluster-kinds.js';
+
+/** An API error with the HTTP status (ListWatch re-lists on 410). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+  ) {
+    super(message);
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const PAGE_SIZE = 500;
+
+/** GET `path` (with query) and parse the JSON answer; 4xx/5xx become an ApiError. */
+export async function getJson(config: KubeConfig, path: string): Promise<unknown> {
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+  const options: RequestOptions = {};
+  await config.applyToHTTPSOptions(options);
+  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, { ...options, method: 'GET', headers: { ...options.headers, Accept: 'application/json' }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 299) {
+          let message = text.slice(0, 300);
+          try {
+            const body = JSON.parse(text) as { message?: unknown };
+            if (typeof body.message === 'string') message = body.message;
+          } catch {
+            // not JSON: the start of the body is the message
+          }
+          reject(new ApiError(`GET ${url.pathname}: ${status} ${message}`, status));
+          return;
+        }
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(new Error(`GET ${url.pathname}: the answer is not JSON`, { cause: err }));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface SlimList {
+  metadata: { resourceVersion: string };
+  items: SlimObject[];
+}
+
+/** Lists every object of `kind` in pages of 500 (one consistent snapshot), slimmed page by page. */
+export async function listSlim(config: KubeConfig, kind: WatchedKind): Promise<SlimList> {
+  const items: SlimObject[] = [];
+  let resourceVersion = '';
+  let next: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (next) query.set('continue', next);
+    const page = (await getJson(config, `${collectionPath(kind)}?${query.toString()}`)) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] };
+    for (const raw of page.items ?? []) {
+      const slim = slimObject(kind, raw);
+      if (slim) items.push(slim);
+    }
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    next = page.metadata?.continue || undefined;
+  } while (next);
+  return { metadata: { resourceVersion }, items };
+}
+
+interface GroupList {
+  groups?: { name?: string; preferredVersion?: { version?: string }; versions?: { version?: string }[] }[];
+}
+
+interface ResourceList {
+  resources?: { name?: string; kind?: string }[];
+}
+
+/**
+ * Which of Istio's kinds the API server serves (their CRDs installed), each at the group's
+ * preferred version that has it. Kinds whose CRD is absent are left out, not an error.
+ */
+export async function discoverIstioKinds(config: KubeConfig): Promise<WatchedKind[]> {
+  const groups = ((await getJson(config, '/apis')) as GroupList).groups ?? [];
+  const found: WatchedKind[] = [];
+  for (const groupName of [...new Set(ISTIO_KINDS.map((k) => k.group))]) {
+    const group = groups.find((g) => g.name === groupName);
+    if (!group) continue;
+    const preferred = group.preferredVersion?.version;
+    const versions = [...new Set([preferred, ...(group.versions ?? []).map((v) => v.version)])].filter((v): v is string => typeof v === 'string');
+    const wanted = ISTIO_KINDS.filter((k) => k.group === groupName);
+    const missing = new Set(wanted.map((k) => k.kind));
+    for (const version of versions) {
+      if (missing.size === 0) break;
+      const resources = ((await getJson(config, `/apis/${groupName}/${version}`)) as ResourceList).resources ?? [];
+      for (const k of wanted) {
+        if (!missing.has(k.kind) || !resources.some((r) => r.name === k.plural && r.kind === k.kind)) continue;
+        missing.delete(k.kind);
+        found.push({ ...k, version });
+      }
+    }
+  }
+  return found;
+}

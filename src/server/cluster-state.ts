@@ -1,0 +1,235 @@
+// Cluster mode: the mesh model kept current from the API server, for the validating webhook's
+// mesh-aware rules. One informer per kind the model reads (cluster-kinds.ts), Istio's kinds only
+// when their CRDs are served. Each event is applied to the model incrementally; the model is
+// rebuilt from the informers' slim caches only when the policy it was built with changes.
+//
+// Never blocks on the cluster: until every informer has listed, and while any list or watch is
+// failing, `current()` says why the mesh is not available, and the request is judged alone
+// (mesh-handler.ts). Readiness does not depend on it: the API server must be able to call the
+// webhook that guards it whatever the state of its own watches.
+//
+// The race between an admission and the cache: the object being admitted is not in the cache
+// yet (or an older version of it is). The model's questions put the admitted object in place of
+// the stored one (destinationRuleFlows, peerAuthenticationEffect), so its own previous version
+// never decides; what can lag is the rest of the mesh (objects admitted moments earlier and not
+// yet seen by the watch), for the time a watch event takes to arrive.
+import { performance } from 'node:perf_hooks';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Policy } from '../engine/index.js';
+import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
+import { discoverIstioKinds } from './cluster-api.js';
+import { meshGauges, setMeshGauges } from './cluster-gauges.js';
+import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
+import { BUILT_IN_KINDS, ISTIO_KINDS, type SlimObject, type WatchedKind } from './cluster-kinds.js';
+import type { AdmissionContext } from './handler.js';
+import type { MeshAvailability, MeshSource } from './mesh-handler.js';
+import type { Metrics } from './metrics.js';
+import { errorMessage } from '../util/errors.js';
+
+export interface ClusterOptions {
+  /** A kubeconfig file; without one client-node's default (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  backoff?: BackoffOptions;
+  /** How often kinds whose CRD was absent are looked for again. */
+  rediscoverMs?: number;
+  /** Least time between two computations of the mesh gauges. */
+  gaugeIntervalMs?: number;
+  watchTimeoutSeconds?: number;
+}
+
+export interface ClusterStateOptions extends ClusterOptions {
+  getPolicy: () => Policy;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface ClusterState extends MeshSource {
+  /** For /readyz: whether the mesh is available, and each kind's phase and object count. */
+  status(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_REDISCOVER_MS = 60_000;
+export const DEFAULT_GAUGE_INTERVAL_MS = 10_000;
+
+/** Loads the kubeconfig: the file given, else client-node's default search (in-cluster included). */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const config = new KubeConfig();
+  if (file !== undefined) config.loadFromFile(file);
+  else config.loadFromDefault();
+  if (!config.getCurrentCluster()) throw new Error(`${file ?? 'the default kubeconfig'}: no current cluster`);
+  return config;
+}
+
+function keyOf(o: SlimObject): MeshObjectKey {
+  const slash = o.apiVersion.indexOf('/');
+  return { group: slash < 0 ? '' : o.apiVersion.slice(0, slash), kind: o.kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };
+}
+
+/** Starts the informers (without waiting for them) and returns the mesh source. */
+export function startClusterState(options: ClusterStateOptions, config: KubeConfig = loadKubeConfig(options.kubeconfig)): ClusterState {
+  const { logger, metrics, getPolicy } = options;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  const rediscoverMs = options.rediscoverMs ?? DEFAULT_REDISCOVER_MS;
+  const gaugeIntervalMs = options.gaugeIntervalMs ?? DEFAULT_GAUGE_INTERVAL_MS;
+  const log = logger.child({ component: 'cluster' });
+
+  let model = MeshModel.build([], getPolicy());
+  const watches = new Map<string, KindWatch>();
+  const counts = new Map<string, number>();
+  let discovered = false;
+  let discoveryError: string | undefined;
+  let discoveryDelay = backoff.initialMs;
+  let absent: string[] = [];
+  let closed = false;
+  let dirty = true;
+  const timers = new Set<NodeJS.Timeout>();
+
+  const later = (fn: () => void, ms: number): void => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!closed) fn();
+    }, ms);
+    t.unref();
+    timers.add(t);
+  };
+
+  const count = (kind: string, by: number): void => {
+    const n = (counts.get(kind) ?? 0) + by;
+    counts.set(kind, n);
+    metrics.meshObjects.set({ kind }, n);
+  };
+
+  const hooks = {
+    added: (o: SlimObject) => {
+      count(o.kind, 1);
+      model.apply(o);
+      dirty = true;
+    },
+    updated: (o: SlimObject) => {
+      model.apply(o);
+      dirty = true;
+    },
+    deleted: (o: SlimObject) => {
+      count(o.kind, -1);
+      model.delete(keyOf(o));
+      dirty = true;
+    },
+    phase: (kind: WatchedKind, phase: KindPhase, error?: string) => {
+      metrics.informerSynced.set({ kind: kind.kind }, phase === 'synced' ? 1 : 0);
+      if (phase === 'failing') log.warn({ kind: kind.kind, err: error }, 'informer failing: mesh rules skipped until it recovers');
+      else log.info({ kind: kind.kind, phase, objects: counts.get(kind.kind) ?? 0 }, phase === 'synced' ? 'informer synced' : 'informer listing');
+    },
+    error: (kind: WatchedKind, message: string) => {
+      metrics.informerErrors.inc({ kind: kind.kind });
+      log.debug({ kind: kind.kind, err: message }, 'informer list or watch failed');
+    },
+  };
+
+  const watchKind = (kind: WatchedKind): void => {
+    if (watches.has(kind.kind)) return;
+    const w = new KindWatch(config, kind, hooks, backoff, options.watchTimeoutSeconds);
+    watches.set(kind.kind, w);
+    counts.set(kind.kind, 0);
+    metrics.informerSynced.set({ kind: kind.kind }, 0);
+    metrics.meshObjects.set({ kind: kind.kind }, 0);
+    w.start();
+  };
+
+  const discover = async (): Promise<void> => {
+    try {
+      const istio = await discoverIstioKinds(config);
+      if (closed) return;
+      for (const k of istio) watchKind(k);
+      absent = ISTIO_KINDS.filter((k) => !istio.some((f) => f.kind === k.kind)).map((k) => k.kind);
+      if (!discovered || absent.length) log.info({ watching: [...watches.keys()], absent }, absent.length ? 'Istio kinds without a CRD are not watched; looking again later' : 'watching the kinds the mesh model reads');
+      discovered = true;
+      discoveryError = undefined;
+      discoveryDelay = backoff.initialMs;
+      if (absent.length) later(() => void discover(), rediscoverMs);
+    } catch (err) {
+      if (closed) return;
+      discoveryError = errorMessage(err);
+      metrics.informerErrors.inc({ kind: 'discovery' });
+      log.warn({ err: discoveryError }, 'API discovery of the Istio kinds failed: retrying');
+      // Before the first discovery the mesh is unavailable; after it, the caches still hold.
+      later(() => void discover(), discovered ? rediscoverMs : discoveryDelay);
+      discoveryDelay = Math.min(backoff.maxMs, discoveryDelay * 2);
+    }
+  };
+
+  /** Why the mesh is not available now, or undefined when it is. */
+  const problem = (): string | undefined => {
+    if (!discovered) return `discovering the Istio kinds${discoveryError ? ` (${discoveryError})` : ''}`;
+    const failing = [...watches.values()].filter((w) => w.phase === 'failing');
+    if (failing.length) return `watch failing: ${failing.map((w) => `${w.kind.kind} (${w.error ?? 'error'})`).join(', ')}`;
+    const listing = [...watches.values()].filter((w) => w.phase === 'listing');
+    if (listing.length) return `not synced yet: ${listing.map((w) => w.kind.kind).join(', ')}`;
+    return undefined;
+  };
+
+  /** The model for `policy`: rebuilt from the caches when the policy changed (a reload). */
+  const modelFor = (policy: Policy): MeshModel => {
+    if (model.policy === policy) return model;
+    const started = performance.now();
+    model = MeshModel.build(
+      [...watches.values()].flatMap((w) => w.objects()),
+      policy,
+    );
+    dirty = true;
+    log.info({ objects: model.size, ms: Math.round(performance.now() - started) }, 'policy changed: mesh model rebuilt from the caches');
+    return model;
+  };
+
+  const refreshGauges = (): void => {
+    let next = gaugeIntervalMs;
+    if (dirty && problem() === undefined) {
+      dirty = false;
+      const started = performance.now();
+      try {
+        setMeshGauges(metrics, meshGauges(modelFor(getPolicy())));
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'mesh gauges could not be computed (a bug in mtls-guard)');
+      }
+      const ms = performance.now() - started;
+      // A slow computation blocks admissions while it runs: keep it to a tenth of the time at most.
+      next = Math.max(gaugeIntervalMs, ms * 10);
+      log.debug({ ms: Math.round(ms), nextMs: Math.round(next) }, 'mesh gauges computed');
+    }
+    later(refreshGauges, next);
+  };
+
+  for (const k of BUILT_IN_KINDS) watchKind(k);
+  void discover();
+  later(refreshGauges, gaugeIntervalMs);
+  log.info({ server: config.getCurrentCluster()?.server }, 'cluster mode: watching the mesh (mesh rules skipped until synced)');
+
+  const current = (policy: Policy): MeshAvailability => {
+    const why = problem();
+    return why === undefined ? { ok: true, mesh: modelFor(policy) } : { ok: false, reason: why };
+  };
+
+  return {
+    current,
+    judgedAlone: (ctx: AdmissionContext, reason: string) => {
+      metrics.meshStateUnavailable.inc();
+      const { request } = ctx.review;
+      log.warn(
+        { uid: ctx.review.uid, kind: request.kind.kind, namespace: request.namespace, name: request.name, operation: request.operation, reason },
+        'mesh state unavailable: judged this object alone',
+      );
+    },
+    status: () => ({
+      mesh: problem() ?? 'available',
+      kinds: Object.fromEntries([...watches.values()].map((w) => [w.kind.kind, { phase: w.phase, objects: counts.get(w.kind.kind) ?? 0 }])),
+      ...(absent.length && { absent }),
+    }),
+    close: async () => {
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await Promise.all([...watches.values()].map((w) => w.stop()));
+    },
+  };
+}
