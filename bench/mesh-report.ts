@@ -103,6 +103,8 @@ export interface MeshBenchResults {
   node: string;
   /** Which build of the engine and model was measured: dist/ (tsc) or src/ through tsx. */
   code: string;
+  /** The commit measured (and whether src/ had uncommitted changes). */
+  tree: string;
   cpus: number;
   cpuModel: string;
   loadavgBefore: number[];
@@ -174,7 +176,7 @@ export function meshMarkdown(r: MeshBenchResults): string {
     .join(', ');
   const lines: string[] = [
     MESH_BEGIN,
-    `Run ${r.startedAt} → ${r.finishedAt}${r.quick ? ' (**quick**: fewer samples)' : ''}, engine and model from ${r.code}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel}), load average ${r.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} before and ${r.loadavgAfter.map((x) => x.toFixed(2)).join(' ')} after; ` +
+    `Run ${r.startedAt} → ${r.finishedAt}${r.quick ? ' (**quick**: fewer samples)' : ''}, engine and model of ${r.tree} from ${r.code}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel}), load average ${r.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} before and ${r.loadavgAfter.map((x) => x.toFixed(2)).join(' ')} after; ` +
       `every figure below from this one process and run, so the ratios compare like with like. Snapshot (seed ${r.size.seed}): ${objects}, over ${r.size.namespaces} namespaces + istio-system.`,
     '',
   ];

@@ -254,8 +254,11 @@ function toggledMode(p: PeerAuthenticationPlan): PeerAuthenticationPlan {
 interface ChangeCase {
   original: KubeObject;
   changed: KubeObject;
-  /** The mesh question an admission would ask about this object next. */
-  query: () => void;
+  /** The object a mesh question is asked about next, and the question (each time on a fresh
+   * copy, as each admission brings a newly parsed object: a model that remembers its last answer
+   * for the same object must not answer from memory here). */
+  asked: KubeObject;
+  query: (o: KubeObject) => void;
 }
 
 function incremental(kind: IncrementalResult['kind'], change: string, cases: ChangeCase[], model: MeshModel): IncrementalResult {
@@ -266,10 +269,13 @@ function incremental(kind: IncrementalResult['kind'], change: string, cases: Cha
   const deadline = performance.now() + QUERY_BUDGET_MS;
   for (const c of cases) {
     for (const o of [c.changed, c.original]) {
-      apply.push(timeUs(() => model.apply(o)));
+      const copy = structuredClone(o);
+      apply.push(timeUs(() => model.apply(copy)));
       if (after.length < 2 || performance.now() < deadline) {
-        after.push(timeUs(c.query));
-        stable.push(timeUs(c.query));
+        const first = structuredClone(c.asked);
+        const again = structuredClone(c.asked);
+        after.push(timeUs(() => c.query(first)));
+        stable.push(timeUs(() => c.query(again)));
       }
     }
   }
@@ -286,7 +292,7 @@ function measureIncremental(plan: MeshPlan, model: MeshModel): IncrementalResult
   );
   const drCases = drs.map((d): ChangeCase => {
     const changed = destinationRuleObject(toggledTls(d));
-    return { original: destinationRuleObject(d), changed, query: () => void model.destinationRuleFlows(changed, ...meta(changed)) };
+    return { original: destinationRuleObject(d), changed, asked: changed, query: (o) => void model.destinationRuleFlows(o, ...meta(o)) };
   });
   const pas = spread(
     plan.peerAuthentications.filter((p) => p.level !== 'mesh'),
@@ -294,14 +300,14 @@ function measureIncremental(plan: MeshPlan, model: MeshModel): IncrementalResult
   );
   const paCases = pas.map((p): ChangeCase => {
     const changed = peerAuthenticationObject(toggledMode(p));
-    return { original: peerAuthenticationObject(p), changed, query: () => void model.peerAuthenticationEffect(changed, ...meta(changed)) };
+    return { original: peerAuthenticationObject(p), changed, asked: changed, query: (o) => void model.peerAuthenticationEffect(o, ...meta(o)) };
   });
   const svcCases = drs.map((d): ChangeCase => {
     const s = at(plan.services, d.service);
     // A named targetPort becomes the number and back, or a numeric one the name.
     const ports = s.ports.map((p) => (p.name === 'http' ? { ...p, targetPort: typeof p.targetPort === 'string' ? 8080 : 'http' } : p));
     const dr = destinationRuleObject(d);
-    return { original: serviceObject(s), changed: serviceObject({ ...s, ports }), query: () => void model.destinationRuleFlows(dr, ...meta(dr)) };
+    return { original: serviceObject(s), changed: serviceObject({ ...s, ports }), asked: dr, query: (o) => void model.destinationRuleFlows(o, ...meta(o)) };
   });
   return [
     incremental('DestinationRule', 'trafficPolicy.tls.mode ISTIO_MUTUAL ↔ DISABLE', drCases, model),
@@ -396,16 +402,22 @@ function spy(mesh: MeshView): { view: MeshView; calls: string[] } {
   return { view, calls };
 }
 
+/** The request as a webhook sees it each time: objects newly parsed from the body (a model that
+ * remembers its last answer for the same object may reuse it within one call, not across calls). */
+function fresh(req: EngineRequest): EngineRequest {
+  return { ...req, object: structuredClone(req.object), ...(req.oldObject !== undefined && { oldObject: structuredClone(req.oldObject) }) };
+}
+
 function measureAdmission(c: AdmissionCase, policy: Policy, mesh: MeshView): AdmissionResult {
   const base = { validate: true, mutate: true };
   // Plain variables, not literals: compiles whether or not EvaluateOptions has `mesh`.
   const withMesh = { validate: true, mutate: true, mesh };
   const probe = spy(mesh);
   const probeOptions = { validate: true, mutate: true, mesh: probe.view };
-  const dWithout = evaluate(c.req, policy, base);
+  const dWithout = evaluate(fresh(c.req), policy, base);
   const probeCpu0 = cpuUs();
   const t0 = performance.now();
-  const dWith = evaluate(c.req, policy, probeOptions);
+  const dWith = evaluate(fresh(c.req), policy, probeOptions);
   const firstMs = performance.now() - t0;
   const probeCpuUs = cpuUs() - probeCpu0;
   const plain = ruleIds(dWithout);
@@ -416,8 +428,8 @@ function measureAdmission(c: AdmissionCase, policy: Policy, mesh: MeshView): Adm
   const slow = firstMs * 2 > ADMISSION_BUDGET_MS;
   const budgetEnd = start + ADMISSION_BUDGET_MS;
   for (let i = 0; i < WARMUP && !slow && performance.now() < start + ADMISSION_BUDGET_MS / 5; i++) {
-    evaluate(c.req, policy, base);
-    evaluate(c.req, policy, withMesh);
+    evaluate(fresh(c.req), policy, base);
+    evaluate(fresh(c.req), policy, withMesh);
   }
   // Rounds, each call by call interleaved (alternating which goes first); each side's best round
   // counts, as in the HTTP slices: other work on a shared machine only ever slows a round down.
@@ -428,19 +440,22 @@ function measureAdmission(c: AdmissionCase, policy: Policy, mesh: MeshView): Adm
   const perRound = Math.ceil(ADMISSIONS / ROUNDS);
   if (slow) {
     cpuB.total += probeCpuUs;
-    rounds.push({ a: [timeCpuUs(() => void evaluate(c.req, policy, base), cpuA)], b: [firstMs * 1000] });
+    const r = fresh(c.req);
+    rounds.push({ a: [timeCpuUs(() => void evaluate(r, policy, base), cpuA)], b: [firstMs * 1000] });
   }
   for (let round = 0; round < ROUNDS && !slow && (round === 0 || performance.now() < budgetEnd); round++) {
     const a: number[] = [];
     const b: number[] = [];
     const roundEnd = performance.now() + (budgetEnd - performance.now()) / (ROUNDS - round);
     for (let i = 0; i < perRound && (i === 0 || performance.now() < roundEnd); i++) {
+      const ra = fresh(c.req);
+      const rb = fresh(c.req);
       if (i % 2) {
-        a.push(timeCpuUs(() => void evaluate(c.req, policy, base), cpuA));
-        b.push(timeCpuUs(() => void evaluate(c.req, policy, withMesh), cpuB));
+        a.push(timeCpuUs(() => void evaluate(ra, policy, base), cpuA));
+        b.push(timeCpuUs(() => void evaluate(rb, policy, withMesh), cpuB));
       } else {
-        b.push(timeCpuUs(() => void evaluate(c.req, policy, withMesh), cpuB));
-        a.push(timeCpuUs(() => void evaluate(c.req, policy, base), cpuA));
+        b.push(timeCpuUs(() => void evaluate(rb, policy, withMesh), cpuB));
+        a.push(timeCpuUs(() => void evaluate(ra, policy, base), cpuA));
       }
     }
     rounds.push({ a, b });
@@ -587,6 +602,9 @@ async function main(): Promise<void> {
     process.exit(await runInner());
   }
   const code = await loadCode();
+  const git = (args: string[]): string => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const dirty = git(['status', '--porcelain', '--', 'src/engine', 'src/mesh', 'src/util']) !== '';
+  const tree = `${git(['rev-parse', '--short', 'HEAD'])}${dirty ? ' with uncommitted changes in src/engine, src/mesh or src/util' : ''}`;
   log(`measuring ${code}`);
   const startedAt = new Date().toISOString();
   const loadavgBefore = loadavg();
@@ -601,6 +619,7 @@ async function main(): Promise<void> {
     finishedAt: '',
     node: process.version,
     code,
+    tree,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     loadavgBefore,
