@@ -9,12 +9,13 @@ import type { Mode, Policy } from '../engine/index.js';
 import { palette, useColour, type Palette } from './colour.js';
 import { toResult } from './format-json.js';
 import { formatObject, summaryLine } from './format-text.js';
-import { InputError, listInputs, readDocuments, STDIN_NAME, stdinChunks } from './inputs.js';
+import { stdinChunks } from './inputs.js';
+import { forEachManifest, InputProblems, readCommonOptions, reportInputProblems } from './read-manifests.js';
 import { checkManifest, type Checked } from './judge.js';
-import { parseDocument, type Manifest } from './manifests.js';
+import type { Manifest } from './manifests.js';
 import { MeshModel } from '../mesh/index.js';
-import { readCheckPolicy, withForcedMode } from './policy-file.js';
-import { EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { withForcedMode } from './policy-file.js';
+import { EXIT_DENIED, EXIT_OK } from './exit-codes.js';
 
 export interface CheckOptions {
   filename?: string[];
@@ -78,29 +79,6 @@ export function registerCheck(program: Command, io: CheckIo = processIo()): Comm
 
 export function processIo(): CheckIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, openStdin: stdinChunks };
-}
-
-/** Errors kept in full; beyond this many only a count, so a file of bad documents stays small in memory. */
-const MAX_REPORTED_ERRORS = 100;
-
-class Problems {
-  readonly shown: string[] = [];
-  count = 0;
-
-  add(...messages: string[]): void {
-    for (const m of messages) {
-      this.count++;
-      if (this.shown.length < MAX_REPORTED_ERRORS) this.shown.push(m);
-    }
-  }
-}
-
-function reportErrors(io: CheckIo, problems: Problems): number {
-  for (const e of problems.shown) io.stderr.write(`error: ${e}\n`);
-  const hidden = problems.count - problems.shown.length;
-  if (hidden > 0) io.stderr.write(`error: … and ${hidden} more\n`);
-  io.stderr.write(`mtls-guard check: ${problems.count} problem${problems.count === 1 ? '' : 's'} with the input; nothing was judged\n`);
-  return EXIT_USAGE;
 }
 
 /**
@@ -232,46 +210,20 @@ class Report {
   }
 }
 
-function noObjectsMessage(empty: readonly string[]): string {
-  const what = empty.length === 1 ? (empty[0] === STDIN_NAME ? 'standard input (-f -)' : empty[0]) : `${empty.length} inputs`;
-  const hint = empty.includes(STDIN_NAME) ? '; if a generator (kustomize build, helm template) feeds -f -, it printed nothing' : '';
-  return `no objects found in ${what}: nothing to check, as \`kubectl apply\` says "no objects passed to apply"${hint}`;
-}
-
-/** Reads every input one document at a time, judging objects while no problem has been seen. */
-async function judgeInputs(filenames: readonly string[], policy: Policy | undefined, opts: CheckOptions, io: CheckIo, problems: Problems, report: Report): Promise<void> {
-  const listed = await listInputs(filenames, io.openStdin);
-  problems.add(...listed.errors);
-  const empty: string[] = [];
+/** Reads every input; objects are judged as they come, and PeerAuthentications and
+ * DestinationRules once the whole mesh is known, each in its place in the report. */
+async function judgeInputs(filenames: readonly string[], policy: Policy | undefined, opts: CheckOptions, io: CheckIo, problems: InputProblems, report: Report): Promise<void> {
   const mesh = opts.mesh && policy ? MeshModel.build([], policy) : undefined;
   // Judged once the whole mesh is known: the objects the mesh-aware rules look at, each with
   // its place in the report.
   const deferred: { manifest: Manifest; fill: (c: Checked) => void }[] = [];
-  for (const source of listed.sources) {
-    let objects = 0;
-    try {
-      for await (const doc of readDocuments(source)) {
-        const parsed = parseDocument(doc, source.name);
-        problems.add(...parsed.errors);
-        objects += parsed.manifests.length;
-        if (!policy || problems.count > 0) continue;
-        for (const m of parsed.manifests) {
-          if (!mesh) report.add(checkManifest(m, policy, opts.namespace));
-          else {
-            mesh.apply(m.object, opts.namespace);
-            if (judgedWithMesh(m)) deferred.push({ manifest: m, fill: report.reserve() });
-            else report.add(checkManifest(m, policy, opts.namespace));
-          }
-        }
-      }
-    } catch (err) {
-      if (err instanceof InputError) problems.add(err.message);
-      else if (err instanceof RangeError) problems.add(`${source.name}: too large to read: ${err.message}`);
-      else throw err;
-    }
-    if (objects === 0) empty.push(source.name);
-  }
-  if (listed.sources.length > 0 && empty.length === listed.sources.length && problems.count === 0) problems.add(noObjectsMessage(empty));
+  await forEachManifest(filenames, io.openStdin, problems, 'check', (m) => {
+    if (!policy) return;
+    if (!mesh) return report.add(checkManifest(m, policy, opts.namespace));
+    mesh.apply(m.object, opts.namespace);
+    if (judgedWithMesh(m)) deferred.push({ manifest: m, fill: report.reserve() });
+    else report.add(checkManifest(m, policy, opts.namespace));
+  });
   if (policy && mesh && problems.count === 0) for (const d of deferred) d.fill(checkManifest(d.manifest, policy, opts.namespace, mesh));
 }
 
@@ -284,19 +236,16 @@ function judgedWithMesh(m: Manifest): boolean {
 }
 
 export async function runCheck(opts: CheckOptions, io: CheckIo): Promise<number> {
-  const problems = new Problems();
+  const problems = new InputProblems();
   const filenames = opts.filename ?? [];
-  if (filenames.length === 0) problems.add('no manifests given: use -f PATH (a file, a folder, or - for stdin)');
-  if (opts.namespace.trim() === '') problems.add('--namespace must not be empty');
-  const policyResult = await readCheckPolicy(opts.config);
-  if (!policyResult.ok) problems.add(...policyResult.errors.map((e) => `invalid policy: ${e}`));
-  const policy = policyResult.ok ? withForcedMode(policyResult.policy, opts.mode) : undefined;
+  const read = await readCommonOptions(opts, problems);
+  const policy = read ? withForcedMode(read, opts.mode) : undefined;
 
   const spool = new OutputSpool();
   try {
     const report = new Report(spool, opts.output, palette(useColour(io.stdout, io.env, opts.color)));
     await judgeInputs(filenames, policy, opts, io, problems, report);
-    if (problems.count > 0 || !policy) return reportErrors(io, problems);
+    if (problems.count > 0 || !policy) return reportInputProblems(io.stderr, problems, 'check', 'judged');
     report.finish();
     await spool.copyTo(io.stdout);
     return report.denied ? EXIT_DENIED : EXIT_OK;
