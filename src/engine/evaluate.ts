@@ -72,7 +72,8 @@ function runRule(rule: Rule, req: EngineRequest, policy: Policy, mode: Mode, ref
   const action = policy.rules[rule.id].action;
   if (action === 'off' || !rule.handles(req.kind, policy) || (rule.needsMesh && !mesh)) return [];
   const target = rule.target(req.object, req.namespace, req.name, policy);
-  const findings = rule.find(req.object, target, policy, req.kind, mesh);
+  const previous = req.operation === 'UPDATE' && req.oldObject !== null ? req.oldObject : undefined;
+  const findings = rule.find(req.object, target, policy, req.kind, mesh, previous);
   if (findings.length === 0 || rule.allowedBy(policy, target, findings)) return [];
   const old = preExistingKeys(rule, req, policy, mesh);
   const why = rule.why(target, findings, policy);

@@ -28,7 +28,7 @@ export function deleteWarnings(req: EngineRequest, policy: Policy, mesh: MeshVie
     return warnings('destinationrule-strict-conflict', ref, mesh.destinationRuleFlows(undefined, req.namespace, req.name).filter(enforced));
   }
   if (isPeerAuthentication(req.kind) && policy.rules['peerauthentication-strict-conflict'].action !== 'off') {
-    return warnings('peerauthentication-strict-conflict', ref, mesh.peerAuthenticationEffect(undefined, req.namespace, req.name).newlyBroken.filter(enforced));
+    return warnings('peerauthentication-strict-conflict', ref, mesh.peerAuthenticationEffect(undefined, req.namespace, req.name, req.oldObject ?? undefined).newlyBroken.filter(enforced));
   }
   return [];
 }

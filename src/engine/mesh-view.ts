@@ -116,8 +116,13 @@ export interface MeshView {
    * `object` undefined, the flows that lose it after a DELETE: judged with what Istio picks then).
    */
   destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[];
-  /** Flows broken by replacing (or, `object` undefined, deleting) PeerAuthentication `namespace/name`. */
-  peerAuthenticationEffect(object: unknown, namespace: string, name: string): PeerAuthenticationEffect;
+  /**
+   * What PeerAuthentication `namespace/name` as `object` changes against the mesh with `previous`
+   * in its place: the version it replaces on UPDATE; undefined for a CREATE (compared with the
+   * mesh without it). A DELETE passes `object` undefined and the deleted version as `previous`
+   * (undefined: the stored one).
+   */
+  peerAuthenticationEffect(object: unknown, namespace: string, name: string, previous?: unknown): PeerAuthenticationEffect;
   /** The mesh root namespace the model was built with (Istio's `rootNamespace`). */
   readonly rootNamespace: string;
 }

@@ -33,9 +33,10 @@ export interface Rule {
   handles(gvk: GroupVersionKind, policy: Policy): boolean;
   /** What the allowlist compares against, read from the object. */
   target(object: unknown, namespace: string, name: string, policy: Policy): AllowlistTarget;
-  /** Every offending field of the object (empty when it complies); `mesh` is the mesh around it
-   * (with this object in place of its stored version), given to mesh-aware rules. */
-  find(object: unknown, target: AllowlistTarget, policy: Policy, gvk: GroupVersionKind, mesh?: MeshView): Finding[];
+  /** Every offending field of the object (empty when it complies). Mesh-aware rules get `mesh`,
+   * the mesh around it, and `previous`, the version the object replaces (UPDATE's oldObject;
+   * undefined for a CREATE and when the old version itself is judged). */
+  find(object: unknown, target: AllowlistTarget, policy: Policy, gvk: GroupVersionKind, mesh?: MeshView, previous?: unknown): Finding[];
   /** The policy's entry that permits all of the findings, if any. */
   allowedBy(policy: Policy, target: AllowlistTarget, findings: readonly Finding[]): unknown;
   /** The policy's entries as the "allowed here" list shows them. */

@@ -84,14 +84,15 @@ export class MeshModel implements MeshView {
   private generation = 0;
   /** The last answer per question: the mesh-aware rules of one admission ask the same question
    * (peerauthentication-strict-conflict and -authz-conflict both ask for the effect). */
-  private readonly remembered = new Map<string, { object: unknown; generation: number; answer: unknown }>();
+  private readonly remembered = new Map<string, { objects: unknown[]; generation: number; answer: unknown }>();
 
-  private remember<T>(question: string, object: unknown, answer: () => T): T {
+  /** The answer to `question` about these objects (compared by identity) on this mesh. */
+  private remember<T>(question: string, objects: unknown[], answer: () => T): T {
     const last = this.remembered.get(question);
-    if (last && last.object === object && last.generation === this.generation) return last.answer as T;
+    if (last && last.generation === this.generation && last.objects.length === objects.length && last.objects.every((o, i) => o === objects[i])) return last.answer as T;
     const value = answer();
     this.remembered.clear();
-    this.remembered.set(question, { object, generation: this.generation, answer: value });
+    this.remembered.set(question, { objects, generation: this.generation, answer: value });
     return value;
   }
 
@@ -417,7 +418,7 @@ export class MeshModel implements MeshView {
   }
 
   destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[] {
-    return this.remember(`DestinationRule ${namespace}/${name}`, object, () => this.destinationRuleFlowsNow(object, namespace, name));
+    return this.remember(`DestinationRule ${namespace}/${name}`, [object], () => this.destinationRuleFlowsNow(object, namespace, name));
   }
 
   private destinationRuleFlowsNow(object: unknown, namespace: string, name: string): Flow[] {
@@ -443,10 +444,25 @@ export class MeshModel implements MeshView {
 
   // ---- PeerAuthentication changes ----------------------------------------------------------
 
-  /** Workloads a PeerAuthentication in `namespace` can reach: all of them for the mesh root. */
-  private workloadsUnder(namespace: string): WorkloadInfo[] {
-    if (namespace !== this.rootNamespace) return this.workloadsByNamespace.get(namespace) ?? [];
-    return [...this.workloadsByNamespace.values()].flat();
+  /** Workloads the versions of a PeerAuthentication in `namespace` can reach: those its selectors
+   * match, every workload of the namespace for one without a selector, all of them for the root. */
+  private workloadsUnder(namespace: string, versions: unknown[]): WorkloadInfo[] {
+    if (namespace === this.rootNamespace) return [...this.workloadsByNamespace.values()].flat();
+    const all = this.workloadsByNamespace.get(namespace) ?? [];
+    const selectors: Record<string, string>[] = [];
+    for (const v of versions) {
+      if (v === undefined || v === null) continue;
+      const read = readMeshObject(this.withIdentity(v, namespace, 'selector'), this.policy, namespace);
+      if (read?.type !== 'peerAuthentication' || !read.info.selector) return all;
+      selectors.push(read.info.selector);
+    }
+    return all.filter((w) => selectors.some((sel) => selects(sel, w.labels)));
+  }
+
+  /** The stored object, as read. */
+  private storedObject(group: string, kind: string, namespace: string, name: string): unknown {
+    const stored = this.objects.get(objectKey(group, kind, namespace, name));
+    return stored?.type === 'peerAuthentication' ? stored.info.object : undefined;
   }
 
   private authorizationPoliciesOn(workload: WorkloadInfo): AuthorizationPolicyInfo[] {
@@ -482,18 +498,18 @@ export class MeshModel implements MeshView {
     return out;
   }
 
-  peerAuthenticationEffect(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
-    return this.remember(`PeerAuthentication ${namespace}/${name}`, object, () => this.peerAuthenticationEffectNow(object, namespace, name));
+  peerAuthenticationEffect(object: unknown, namespace: string, name: string, previous?: unknown): PeerAuthenticationEffect {
+    return this.remember(`PeerAuthentication ${namespace}/${name}`, [object, previous], () => this.peerAuthenticationEffectNow(object, namespace, name, previous));
   }
 
-  private peerAuthenticationEffectNow(object: unknown, namespace: string, name: string): PeerAuthenticationEffect {
-    const workloads = this.workloadsUnder(namespace);
+  private peerAuthenticationEffectNow(object: unknown, namespace: string, name: string, previous: unknown): PeerAuthenticationEffect {
+    const workloads = this.workloadsUnder(namespace, [object, previous, object === undefined && previous === undefined ? this.storedObject('security.istio.io', 'PeerAuthentication', namespace, name) : undefined]);
     const ports = workloads.map((w) => ({ w, ports: this.portsOf(w) }));
     const serverPorts = () => ports.flatMap(({ w, ports: list }) => list.map((port) => ({ w, port, server: this.serverPortOf(w, port) })));
     const inPlace = <T>(o: unknown, fn: () => T): T => this.withReplaced('security.istio.io', 'PeerAuthentication', namespace, name, o, fn);
-    // Before: the mesh without this policy (for a DELETE: as stored). After: with the admitted
-    // policy (for a DELETE: without it).
-    const before = <T>(fn: () => T): T => (object === undefined ? fn() : inPlace(undefined, fn));
+    // Before: the mesh with the version this one replaces (none for a CREATE; for a DELETE the
+    // deleted version, else the stored one). After: with the admitted one (a DELETE: without it).
+    const before = <T>(fn: () => T): T => (previous !== undefined ? inPlace(previous, fn) : object === undefined ? fn() : inPlace(undefined, fn));
     const after = <T>(fn: () => T): T => inPlace(object, fn);
     const portsBefore = before(serverPorts);
     const portsAfter = after(serverPorts);

@@ -22,9 +22,9 @@ export const peerAuthenticationAuthzConflict = defineRule({
   entries: (policy) => policy.rules[id].allow,
   handles: isPeerAuthentication,
   target: (object, namespace, name) => peerAuthenticationTarget(object, namespace, name),
-  find: (object, target, policy, _gvk, mesh) => {
+  find: (object, target, policy, _gvk, mesh, previous) => {
     if (!mesh) return [];
-    return mesh.peerAuthenticationEffect(object, target.namespace, target.name).authorizationConflicts.map((c): Finding => {
+    return mesh.peerAuthenticationEffect(object, target.namespace, target.name, previous).authorizationConflicts.map((c): Finding => {
       const effect =
         c.action === 'ALLOW'
           ? 'its ALLOW rules match identity, so every plaintext call is refused (403)'
