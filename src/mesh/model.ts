@@ -154,7 +154,10 @@ export class MeshModel implements MeshView {
     const n = (this.knownNamespaces.get(ns) ?? 0) + by;
     if (n > 0) this.knownNamespaces.set(ns, n);
     else this.knownNamespaces.delete(ns);
-    if (n === 0 || n === by) this.sortedNamespaces = undefined;
+    if (n === 0 || n === by) {
+      this.sortedNamespaces = undefined;
+      this.clientGeneration++;
+    }
   }
 
   /** The known namespaces in order, kept until one appears or disappears. */
@@ -201,6 +204,7 @@ export class MeshModel implements MeshView {
         break;
       case 'destinationRule':
         this.destinationRules.add(read.info);
+        this.clientGeneration++;
         break;
     }
   }
@@ -231,6 +235,7 @@ export class MeshModel implements MeshView {
         break;
       case 'destinationRule':
         this.destinationRules.remove(read.info);
+        this.clientGeneration++;
         break;
     }
     return read;
@@ -287,6 +292,18 @@ export class MeshModel implements MeshView {
 
   /** Every port a workload serves: its container ports and the Service target ports that reach it. */
   private portsOf(workload: WorkloadInfo): number[] {
+    // Ports change only with Services and workloads, which only apply/delete change (questions
+    // put PeerAuthentications and DestinationRules in place): kept per mesh generation.
+    const cached = this.portsCache.get(workload);
+    if (cached && cached.generation === this.generation) return cached.ports;
+    const ports = this.portsNow(workload);
+    this.portsCache.set(workload, { generation: this.generation, ports });
+    return ports;
+  }
+
+  private readonly portsCache = new WeakMap<WorkloadInfo, { generation: number; ports: number[] }>();
+
+  private portsNow(workload: WorkloadInfo): number[] {
     const ports = new Set(workload.ports.map((p) => p.port));
     for (const s of this.servicesByNamespace.get(workload.ref.namespace) ?? []) {
       if (!s.selector || s.external || !selects(s.selector, workload.labels)) continue;
@@ -311,7 +328,22 @@ export class MeshModel implements MeshView {
   // ---- client side and flows ---------------------------------------------------------------
 
   /** The client groups for a service and the rule each uses (Istio's pick per client namespace). */
+  /** Bumped whenever what clients pick can change: a DestinationRule or the set of namespaces
+   * (also inside a question that puts a DestinationRule in place). */
+  private clientGeneration = 0;
+  private readonly clientGroupsCache = new WeakMap<ServiceInfo, { generation: number; groups: { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] }>();
+
+  /** The client groups for a service, kept until a DestinationRule or a namespace changes (a
+   * PeerAuthentication question asks for the same services before and after its change). */
   private clientGroupsOf(service: ServiceInfo): { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] {
+    const cached = this.clientGroupsCache.get(service);
+    if (cached && cached.generation === this.clientGeneration) return cached.groups;
+    const groups = this.clientGroupsNow(service);
+    this.clientGroupsCache.set(service, { generation: this.clientGeneration, groups });
+    return groups;
+  }
+
+  private clientGroupsNow(service: ServiceInfo): { clients: ClientGroup; rule: ConsolidatedRule | undefined }[] {
     // Namespaces that pick the same rules (the client's own copy of a rule or the exported one
     // merge the same way when they hold the same rules) see the same flows: one group.
     const groups = new Map<string, { clients: ClientGroup; rule: ConsolidatedRule | undefined }>();
@@ -353,12 +385,24 @@ export class MeshModel implements MeshView {
     return out;
   }
 
-  private reach(service: ServiceInfo, all: readonly WorkloadInfo[], targetPort: number | string, subsetLabels: Record<string, string> | undefined): Reached[] {
+  private reach(
+    service: ServiceInfo,
+    all: readonly WorkloadInfo[],
+    targetPort: number | string,
+    subsetLabels: Record<string, string> | undefined,
+    servers: Map<WorkloadInfo, Map<number, ServerPort>>,
+  ): Reached[] {
     const workloads = subsetLabels ? all.filter((w) => selects(subsetLabels, w.labels)) : all;
     if (workloads.length === 0) return [{ missing: service.external ? 'external' : 'none' }];
     return workloads.map((w) => {
       const port = this.targetOf(w, targetPort);
-      return port === undefined ? { missing: `named port ${String(targetPort)} is not a container port of ${w.ref.kind} ${w.ref.namespace}/${w.ref.name}` } : { server: this.serverPortOf(w, port) };
+      if (port === undefined) return { missing: `named port ${String(targetPort)} is not a container port of ${w.ref.kind} ${w.ref.namespace}/${w.ref.name}` };
+      // One server port per workload × port for every client group of the question.
+      let byPort = servers.get(w);
+      if (!byPort) servers.set(w, (byPort = new Map()));
+      let server = byPort.get(port);
+      if (!server) byPort.set(port, (server = this.serverPortOf(w, port)));
+      return { server };
     });
   }
 
@@ -366,13 +410,14 @@ export class MeshModel implements MeshView {
   private flowsOf(service: ServiceInfo, useRule?: (rule: ConsolidatedRule | undefined) => boolean): Flow[] {
     const out: Flow[] = [];
     const workloads = this.workloadsOf(service);
+    const servers = new Map<WorkloadInfo, Map<number, ServerPort>>();
     for (const { clients, rule } of this.clientGroupsOf(service)) {
       if (useRule && !useRule(rule)) continue;
       const subsets: ({ name: string; labels: Record<string, string> } | undefined)[] = [undefined, ...(rule ? subsetsOf(rule) : [])];
       for (const sp of service.ports) {
         for (const subset of subsets) {
           const { tls, from } = rule ? clientTlsOf(rule, subset?.name, sp.port) : { tls: 'AUTO' as const, from: undefined };
-          for (const r of this.reach(service, workloads, sp.targetPort, subset?.labels)) {
+          for (const r of this.reach(service, workloads, sp.targetPort, subset?.labels, servers)) {
             const server = 'server' in r ? r.server : undefined;
             const { outcome, reason } =
               'missing' in r && r.missing !== 'none' && r.missing !== 'external'
@@ -526,7 +571,11 @@ export class MeshModel implements MeshView {
       if (!changedWorkloads.has(workloadKey(w.ref))) continue;
       for (const svc of this.servicesByNamespace.get(w.ref.namespace) ?? []) if (svc.selector && !svc.external && selects(svc.selector, w.labels)) services.add(svc);
     }
-    const flowKey = (f: Flow) => JSON.stringify([f.clients, f.service, f.servicePort, f.subset ?? null, f.server?.workload ?? null, f.server?.port ?? null]);
+    // Client groups are the same objects before and after (a PeerAuthentication does not change
+    // what clients pick), so they key by identity.
+    const groupIds = new Map<ClientGroup, number>();
+    const groupId = (g: ClientGroup) => groupIds.get(g) ?? (groupIds.set(g, groupIds.size), groupIds.size - 1);
+    const flowKey = (f: Flow) => `${groupId(f.clients)}|${f.service.namespace}/${f.service.name}|${f.servicePort}|${f.subset ?? ''}|${f.server ? `${workloadKey(f.server.workload)}:${f.server.port}` : ''}`;
     const changedFlows = () => [...services].flatMap((svc) => this.flowsOf(svc)).filter((f) => f.server && changed.has(`${workloadKey(f.server.workload)}:${f.server.port}`));
     const flowsBefore = before(changedFlows);
     const flowsAfter = after(changedFlows);
