@@ -29,6 +29,15 @@ const cases: [file: string, source: string, allowed: boolean][] = [
   ['src/util/example.ts', "import { evaluate } from '../engine/index.js';\nexport const x = evaluate;\n", false],
   ['src/engine/example.ts', "import { errorMessage } from '../util/errors.js';\nexport const x = errorMessage;\n", true],
   ['src/certs/example.ts', "import { evaluate } from '../engine/index.js';\nexport const x = evaluate;\n", false],
+  // The mesh model: pure like the engine, reached through its surface; the engine never imports it.
+  ['src/engine/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", false],
+  ['src/mesh/example.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", false],
+  ['src/mesh/example.ts', "import { dig } from '../engine/read.js';\nexport const x = dig;\n", false],
+  ['src/mesh/example.ts', "import { dig } from '../engine/index.js';\nexport const x = dig;\n", true],
+  ['src/mesh/example.ts', "import { createLogger } from '../server/logger.js';\nexport const x = createLogger;\n", false],
+  ['src/cli/example.ts', "import { consolidate } from '../mesh/client-side.js';\nexport const x = consolidate;\n", false],
+  ['src/cli/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", true],
+  ['src/server/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", true],
 ];
 
 describe('layer rules (eslint.layers.js)', () => {
