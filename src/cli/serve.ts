@@ -1,6 +1,7 @@
 // `mtls-guard serve`: parse and check the flags, make a localhost certificate when none is
 // given, start the server, and drain on SIGTERM/SIGINT. Bad flags, unreadable files and an
 // invalid policy exit 2 with a message naming the flag or file.
+import { existsSync } from 'node:fs';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,9 @@ interface ServeFlags {
   host: string;
   logLevel: string;
   shutdownGraceSeconds: string;
+  /** true: --cluster, false: --no-cluster, undefined: neither (decided from the environment). */
+  cluster?: boolean;
+  kubeconfig?: string;
 }
 
 interface ServeSettings {
@@ -32,6 +36,8 @@ interface ServeSettings {
   metricsPort: number;
   logLevel: string;
   shutdownGraceMs: number;
+  /** Cluster mode, with the kubeconfig file when one was given. */
+  cluster?: { kubeconfig?: string };
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -73,16 +79,24 @@ async function checkFlags(flags: ServeFlags): Promise<Checked<ServeSettings>> {
   await checkReadable('--tls-cert', flags.tlsCert, errors);
   await checkReadable('--tls-key', flags.tlsKey, errors);
   await checkReadable('--client-ca', flags.clientCa, errors);
+  await checkReadable('--kubeconfig', flags.kubeconfig, errors);
+  if (flags.cluster === false && flags.kubeconfig !== undefined) errors.push('--kubeconfig is given with --no-cluster: drop one of them');
   if (errors.length) return { ok: false, errors };
 
   const settings: ServeSettings = { host: flags.host, port, metricsPort, logLevel: flags.logLevel, shutdownGraceMs: grace * 1000 };
   if (flags.config !== undefined) settings.policyFile = flags.config;
   if (flags.tlsServerName !== undefined) settings.tlsServerName = flags.tlsServerName;
+  if (flags.cluster ?? (flags.kubeconfig !== undefined || inCluster())) settings.cluster = flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {};
   if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
     settings.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey };
     if (flags.clientCa !== undefined) settings.tls.clientCaFile = flags.clientCa;
   }
   return { ok: true, value: settings };
+}
+
+/** In a pod with a ServiceAccount token: the API server is there to watch. */
+function inCluster(): boolean {
+  return Boolean(process.env['KUBERNETES_SERVICE_HOST']) && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token');
 }
 
 interface LocalCertificate {
@@ -142,6 +156,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     shutdownGraceMs: settings.shutdownGraceMs,
     ...(settings.policyFile !== undefined && { policyFile: settings.policyFile }),
     ...(settings.tlsServerName !== undefined && { expectedName: settings.tlsServerName }),
+    ...(settings.cluster && { cluster: settings.cluster }),
   });
   if (!started.ok) {
     await removeLocal();
@@ -188,6 +203,9 @@ export function registerServe(program: Command): Command {
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--shutdown-grace-seconds <seconds>', 'on SIGTERM, how long in-flight requests get to finish', '20')
+    .option('--cluster', 'cluster mode: watch the mesh through the API server for the mesh-aware rules (default: on in a pod, or with --kubeconfig)')
+    .option('--no-cluster', 'judge each object alone, without watching the cluster')
+    .option('--kubeconfig <file>', 'kubeconfig for cluster mode (implies --cluster); default: in-cluster, KUBECONFIG or ~/.kube/config')
     .addHelpText(
       'after',
       `
@@ -195,6 +213,10 @@ Without --tls-cert and --tls-key a self-signed CA and localhost certificate are 
 temporary directory (printed at start-up), so a local run needs no setup.
 On SIGTERM or SIGINT the server reports not ready, stops accepting connections, lets in-flight
 requests finish (up to --shutdown-grace-seconds), then exits 0.
+In cluster mode the server lists and watches Namespaces, Services, Deployments, StatefulSets,
+DaemonSets and Istio's PeerAuthentications, AuthorizationPolicies, DestinationRules and
+ServiceEntries (read-only). Until they are synced, or while a watch fails, the mesh-aware rules
+are skipped with a warning and the single-object rules still apply; readiness does not wait.
 Exit code 2: a bad flag, an unreadable file or an invalid policy (the message names which).`,
     )
     .action((_opts: unknown, command: Command) => serve(command.opts<ServeFlags>()));
