@@ -23,7 +23,7 @@ function warnings(rule: RuleId, ref: string, flows: readonly Flow[]): string[] {
  */
 export function deleteWarnings(req: EngineRequest, policy: Policy, mesh: MeshView | undefined, ref: string): string[] {
   if (!mesh) return [];
-  const enforced = (f: Flow) => f.outcome === 'broken' && f.server?.sidecar === true;
+  const enforced = (f: Flow) => f.outcome === 'broken' && f.server?.sidecar === true && !f.server.sidecarAssumed;
   if (isDestinationRule(req.kind) && policy.rules['destinationrule-strict-conflict'].action !== 'off') {
     return warnings('destinationrule-strict-conflict', ref, mesh.destinationRuleFlows(undefined, req.namespace, req.name).filter(enforced));
   }

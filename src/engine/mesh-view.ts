@@ -39,6 +39,9 @@ export interface ServerPort {
   setBy?: SettingSource;
   /** False when pods from this template get no sidecar (they accept plaintext, refuse Istio mTLS). */
   sidecar: boolean;
+  /** True when `sidecar` is a guess: the template leaves injection to its namespace and the
+   * snapshot does not hold that Namespace. Rules never deny on it. */
+  sidecarAssumed?: boolean;
   /** True in an ambient namespace (`istio.io/dataplane-mode=ambient`): ztunnel reads DISABLE as
    * PERMISSIVE and DestinationRule TLS applies only through waypoints. */
   ambient: boolean;

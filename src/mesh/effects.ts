@@ -59,7 +59,7 @@ function authorizationPoliciesOn(store: MeshStore, workload: WorkloadInfo): Auth
 /** Plaintext defeats the policy: DISABLE refuses every ALLOW-by-identity caller and skips every
  * DENY-by-identity rule; PERMISSIVE lets plaintext callers past DENY-by-identity rules. */
 function defeats(server: ServerPort, action: AuthorizationPolicyInfo['action']): boolean {
-  if (!server.sidecar || server.ambient) return false;
+  if (!server.sidecar || server.sidecarAssumed || server.ambient) return false;
   if (server.mode === 'DISABLE') return action === 'ALLOW' || action === 'DENY';
   return server.mode === 'PERMISSIVE' && action === 'DENY';
 }

@@ -75,7 +75,8 @@ export function modeForPort(policies: ComposedPolicies, port: number): { mode: S
 
 /** Whether pods from the template get a sidecar: the template's own choice, else the namespace's
  * `istio-injection` / `istio.io/rev` label (Istio's injection webhooks); a namespace the snapshot
- * does not hold is assumed injected, so nothing is denied on a guess about a missing namespace. */
+ * does not hold is assumed injected for `scan` (flagged `sidecarAssumed`), and the rules do not
+ * judge such ports: nothing is denied on a guess about a missing Namespace. */
 export function hasSidecar(workload: WorkloadInfo, namespace: NamespaceInfo | undefined): boolean {
   if (workload.injection !== 'default') return workload.injection === 'in';
   if (!namespace) return true;
@@ -94,6 +95,7 @@ export function serverPort(workload: WorkloadInfo, namespace: NamespaceInfo | un
   const { mode, setBy } = modeForPort(policies, port);
   const ambient = isAmbient(namespace);
   const out: ServerPort = { workload: workload.ref, port, mode: ambient && mode === 'DISABLE' ? 'PERMISSIVE' : mode, sidecar: !ambient && hasSidecar(workload, namespace), ambient };
+  if (!namespace && workload.injection === 'default') out.sidecarAssumed = true;
   if (setBy) out.setBy = setBy;
   return out;
 }

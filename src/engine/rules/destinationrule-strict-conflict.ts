@@ -17,9 +17,10 @@ export const id = 'destinationrule-strict-conflict' as const;
 /** `rules.destinationrule-strict-conflict`: deny, no entries. */
 export const settings = ruleSettings('deny', hostEntries, []);
 
-/** A flow this rule refuses: broken at a port a sidecar enforces, and decided by this rule's tls. */
+/** A flow this rule refuses: broken at a port a sidecar is known to enforce (never on a guess
+ * about a Namespace the mesh does not hold), and decided by this rule's tls. */
 function refused(f: Flow): boolean {
-  return f.outcome === 'broken' && f.server !== undefined && f.server.sidecar && f.clientTlsFrom !== undefined;
+  return f.outcome === 'broken' && f.server !== undefined && f.server.sidecar && !f.server.sidecarAssumed && f.clientTlsFrom !== undefined;
 }
 
 export const destinationRuleStrictConflict = defineRule({

@@ -26,7 +26,7 @@ export const peerAuthenticationStrictConflict = defineRule({
   find: (object, target, policy, _gvk, mesh, previous) => {
     if (!mesh) return [];
     const { newlyBroken } = mesh.peerAuthenticationEffect(object, target.namespace, target.name, previous);
-    const mine = newlyBroken.filter((f) => f.server?.sidecar && f.server.setBy?.ref.namespace === target.namespace && f.server.setBy.ref.name === target.name);
+    const mine = newlyBroken.filter((f) => f.server?.sidecar && !f.server.sidecarAssumed && f.server.setBy?.ref.namespace === target.namespace && f.server.setBy.ref.name === target.name);
     return groupFlows(mine, (f) => JSON.stringify([f.server?.setBy?.path, f.clientTlsFrom ?? f.destinationRules, f.service, f.servicePort])).map((group): Finding => {
       const f = group[0] as Flow;
       const server = f.server as NonNullable<Flow['server']>;
