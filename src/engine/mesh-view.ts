@@ -55,9 +55,10 @@ export type ClientTls = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL' | 'AUTO
  * refused by the server side (the 503), or not known from the snapshot. */
 export type FlowOutcome = 'mtls' | 'plaintext' | 'tls' | 'broken' | 'unknown';
 
-/** The clients a flow is about: sidecar workloads in these namespaces (and, when
- * `otherNamespaces`, in every namespace not in the snapshot and without its own rule for the
- * host), narrowed to `workloadSelector` when a DestinationRule with one decides. */
+/** The clients a flow is about: sidecar workloads, now or later, in these namespaces of the
+ * snapshot (every namespace an object lives in or exports to, whether or not it has workloads
+ * yet) and, when `otherNamespaces`, in every namespace not in the snapshot and without its own
+ * rule for the host; narrowed to `workloadSelector` when a DestinationRule with one decides. */
 export interface ClientGroup {
   namespaces: string[];
   otherNamespaces: boolean;
