@@ -78,7 +78,7 @@ describe('helm chart charts/mtls-guard', () => {
     // certificates.mode secret: caBundle comes from webhook.caBundle (the other modes: 09-install-modes).
     const docs = template('certificates.mode=secret', 'webhook.caBundle=Q0E=');
     const kinds = docs.map((d) => d.kind).sort();
-    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
 
     const validate = hook(docs, 'ValidatingWebhookConfiguration');
     const mutate = hook(docs, 'MutatingWebhookConfiguration');
@@ -106,7 +106,9 @@ describe('helm chart charts/mtls-guard', () => {
       spec: { template: { spec: { automountServiceAccountToken: boolean; securityContext: Record<string, unknown>; containers: { args: string[]; image: string; securityContext: Record<string, unknown> }[] } } };
     };
     const pod = deployment.spec.template.spec;
-    assert.equal(pod.automountServiceAccountToken, false);
+    // Cluster mode (the default): a token for the read-only watches, the server told so.
+    assert.equal(pod.automountServiceAccountToken, true);
+    assert.ok(pod.containers[0]?.args.includes('--cluster'));
     assert.equal(pod.securityContext['runAsNonRoot'], true);
     const container = pod.containers[0];
     assert.ok(container);
@@ -123,7 +125,48 @@ describe('helm chart charts/mtls-guard', () => {
     assert.equal(policy['mode'], 'enforce');
     const rules = policy['rules'] as Record<string, { action: string }>;
     assert.equal(rules['peerauthentication-permissive']?.action, 'off', '"off" must stay a string, not YAML 1.1 false');
-    assert.deepEqual(Object.keys(rules).sort(), ['destinationrule-disable', 'destinationrule-insecure-tls', 'peerauthentication-disable', 'peerauthentication-permissive', 'workload-port-exclusion']);
+    assert.deepEqual(Object.keys(rules).sort(), [
+      'destinationrule-disable',
+      'destinationrule-insecure-tls',
+      'destinationrule-strict-conflict',
+      'peerauthentication-authz-conflict',
+      'peerauthentication-disable',
+      'peerauthentication-permissive',
+      'peerauthentication-strict-conflict',
+      'workload-port-exclusion',
+    ]);
+  });
+
+  it('cluster mode: a read-only ClusterRole on exactly the kinds the mesh model reads; off: no RBAC, no token', () => {
+    const docs = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'networkPolicy.enabled=true');
+    const role = docs.find((d) => d.kind === 'ClusterRole') as Doc & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    assert.equal(role.metadata?.name, 'rel-mtls-guard-guard-mesh-reader');
+    assert.deepEqual(
+      role.rules.map((r) => ({ ...r, resources: [...r.resources].sort() })),
+      [
+        { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['apps'], resources: ['daemonsets', 'deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['networking.istio.io'], resources: ['destinationrules', 'serviceentries'], verbs: ['get', 'list', 'watch'] },
+      ],
+    );
+    const binding = docs.find((d) => d.kind === 'ClusterRoleBinding') as Doc & { roleRef: { kind: string; name: string }; subjects: unknown[] };
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rel-mtls-guard-guard-mesh-reader' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-mtls-guard', namespace: 'guard' }]);
+    // denyEgress in cluster mode: egress only on the API server's ports (443 as the Service, 6443 as it listens).
+    type Policy = Doc & { spec: { policyTypes: string[]; egress: { ports: { port: number; protocol: string }[]; to?: unknown[] }[] } };
+    const np = docs.find((d) => d.kind === 'NetworkPolicy') as Policy;
+    assert.deepEqual(np.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(np.spec.egress, [{ ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] }]);
+    const located = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'networkPolicy.enabled=true', 'networkPolicy.apiServerTo[0].ipBlock.cidr=10.0.0.10/32');
+    assert.deepEqual((located.find((d) => d.kind === 'NetworkPolicy') as Policy).spec.egress[0]?.to, [{ ipBlock: { cidr: '10.0.0.10/32' } }]);
+
+    const off = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'networkPolicy.enabled=true', 'cluster.enabled=false');
+    assert.deepEqual(off.filter((d) => d.kind?.startsWith('ClusterRole')), []);
+    const pod = (off.find((d) => d.kind === 'Deployment') as Doc & { spec: { template: { spec: { automountServiceAccountToken: boolean; containers: { args: string[] }[] } } } }).spec.template.spec;
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.ok(pod.containers[0]?.args.includes('--no-cluster'));
+    assert.deepEqual((off.find((d) => d.kind === 'NetworkPolicy') as Policy).spec.egress, [], 'without cluster mode nothing may leave the pods');
   });
 
   it('adds each policy.workloadKinds entry to both webhook configurations, and the policy ConfigMap carries it', () => {
@@ -181,7 +224,7 @@ describe('the release installed for this run (read back with @kubernetes/client-
     assert.equal(v.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
   });
 
-  it('stored the policy ConfigMap, a token-less ServiceAccount, and no RBAC bindings for it', async () => {
+  it('stored the policy ConfigMap, the ServiceAccount, and only the read-only mesh binding for it', async () => {
     const env = e2eEnv();
     const cm = await core().readNamespacedConfigMap({ name: `${env.release}-policy`, namespace: env.releaseNamespace });
     // Helm merges the given policy over values.yaml's defaults: every key given is there as given.
@@ -189,9 +232,16 @@ describe('the release installed for this run (read back with @kubernetes/client-
     const sa = await core().readNamespacedServiceAccount({ name: env.release, namespace: env.releaseNamespace });
     assert.equal(sa.automountServiceAccountToken, false);
     const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
-    const bindings = [...(await rbac.listClusterRoleBinding()).items, ...(await rbac.listRoleBindingForAllNamespaces()).items];
-    const ours = bindings.filter((b) => (b.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === env.release));
-    assert.deepEqual(ours.map((b) => b.metadata?.name), [], 'the server needs no API access: nothing may be bound to its ServiceAccount');
+    const ours = (b: k8s.V1ClusterRoleBinding | k8s.V1RoleBinding): boolean =>
+      (b.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === env.release && s.namespace === env.releaseNamespace);
+    const name = `${env.release}-${env.releaseNamespace}-mesh-reader`;
+    const clusterBindings = (await rbac.listClusterRoleBinding()).items.filter(ours);
+    assert.deepEqual(clusterBindings.map((b) => [b.metadata?.name, b.roleRef.kind, b.roleRef.name]), [[name, 'ClusterRole', name]], 'only the cluster-mode binding');
+    assert.deepEqual((await rbac.listRoleBindingForAllNamespaces()).items.filter(ours), []);
+    const role = await rbac.readClusterRole({ name });
+    const verbs = new Set((role.rules ?? []).flatMap((r) => r.verbs));
+    assert.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'read-only');
+    assert.ok(!(role.rules ?? []).some((r) => (r.resources ?? []).some((res) => ['secrets', 'configmaps', 'pods', '*'].includes(res))), 'no Secrets, ConfigMaps or Pods');
     const deployment = await apps().readNamespacedDeployment({ name: env.release, namespace: env.releaseNamespace });
     assert.equal(deployment.spec?.template.spec?.serviceAccountName, env.release);
   });

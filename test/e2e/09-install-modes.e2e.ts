@@ -114,7 +114,7 @@ const EXPECTED_KINDS: Record<CertMode, string[]> = {
   openshift: [],
   secret: [],
 };
-const BASE_KINDS = ['ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration'];
+const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration'];
 const OPTIONALS = ['--set', 'networkPolicy.enabled=true', '--set', 'serviceMonitor.enabled=true'];
 
 describe('chart install modes: helm lint --strict and helm template for every certificates.mode × policy mode', () => {
