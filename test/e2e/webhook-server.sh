@@ -6,8 +6,9 @@
 #   test/e2e/webhook-server.sh stop WORKDIR    # SIGTERM, SIGKILL after 15 s; no-op if not running
 #
 # Reads WORKDIR/e2e.env (written by scripts/e2e.sh): E2E_WEBHOOK_PORT, E2E_METRICS_PORT,
-# E2E_POLICY, E2E_TLS_DIR. Appends the server's log to WORKDIR/mtls-guard.log; the pid is in
-# WORKDIR/mtls-guard.pid.
+# E2E_POLICY, E2E_TLS_DIR; and E2E_SERVE_ARGS from the caller's environment: extra `serve` flags
+# separated by spaces (e.g. "--kubeconfig FILE" for cluster mode). Appends the server's log to
+# WORKDIR/mtls-guard.log; the pid is in WORKDIR/mtls-guard.pid.
 set -euo pipefail
 
 if [[ $# -ne 2 || ( $1 != start && $1 != stop ) ]]; then
@@ -52,7 +53,9 @@ start() {
     echo "webhook-server: already running (pid $pid)" >&2
     exit 1
   fi
-  echo "--- start $(date -u +%FT%TZ)" >>"$LOG"
+  local extra=()
+  read -r -a extra <<<"${E2E_SERVE_ARGS:-}"
+  echo "--- start $(date -u +%FT%TZ) ${E2E_SERVE_ARGS:-}" >>"$LOG"
   # setsid: the server outlives the test process that asked for it; stdio off our pipes so a
   # caller's $(...) or spawnSync returns at once.
   setsid node "$ROOT/bin/mtls-guard.js" serve \
@@ -63,6 +66,7 @@ start() {
     --port "$E2E_WEBHOOK_PORT" \
     --metrics-port "$E2E_METRICS_PORT" \
     --shutdown-grace-seconds 2 \
+    "${extra[@]}" \
     </dev/null >>"$LOG" 2>&1 &
   local pid=$!
   echo "$pid" >"$PIDFILE"

@@ -7,15 +7,20 @@ import { parse, stringify } from 'yaml';
 import { objects, statusMessage, waitFor } from './cluster.js';
 import { e2eEnv } from './env.js';
 
-function serverScript(action: 'start' | 'stop'): void {
+function serverScript(action: 'start' | 'stop', serveArgs: readonly string[] = []): void {
   const env = e2eEnv();
-  const r = spawnSync('bash', [join(env.root, 'test', 'e2e', 'webhook-server.sh'), action, env.work], { encoding: 'utf8', timeout: 40_000 });
+  const r = spawnSync('bash', [join(env.root, 'test', 'e2e', 'webhook-server.sh'), action, env.work], {
+    encoding: 'utf8',
+    timeout: 40_000,
+    env: { ...process.env, E2E_SERVE_ARGS: serveArgs.join(' ') },
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`webhook-server.sh ${action} failed (exit ${String(r.status)}):\n${r.stderr}`);
 }
 
 export const stopServer = (): void => serverScript('stop');
-export const startServer = (): void => serverScript('start');
+/** Starts the server; `serveArgs` are extra `serve` flags (no spaces inside one), e.g. cluster mode's. */
+export const startServer = (serveArgs: readonly string[] = []): void => serverScript('start', serveArgs);
 
 /** Sum of a metric's samples whose labels include `labels` (0 when absent). */
 export async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
