@@ -53,23 +53,31 @@ class SlimWatch extends Watch {
     let failed = false;
     // Jitter, so the watches of a restarted fleet do not all end at once.
     const timeoutSeconds = Math.round(this.timeoutSeconds * (0.9 + Math.random() * 0.2));
-    const controller = await super.watch(
-      path,
-      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds },
-      (phase, apiObj) => {
-        if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
-          const slim = slimObject(this.kind, apiObj);
-          if (slim) callback(phase, slim);
-          return;
-        }
-        // BOOKMARK (a resourceVersion to resume from) and ERROR (410 Gone: re-list) are small.
-        callback(phase, apiObj);
-      },
-      (err) => {
-        if (err) failed = true;
-        done(err);
-      },
-    );
+    let controller: AbortController;
+    try {
+      controller = await super.watch(
+        path,
+        { ...queryParams, allowWatchBookmarks: true, timeoutSeconds },
+        (phase, apiObj) => {
+          if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
+            const slim = slimObject(this.kind, apiObj);
+            if (slim) callback(phase, slim);
+            return;
+          }
+          // BOOKMARK (a resourceVersion to resume from) and ERROR (410 Gone: re-list) are small.
+          callback(phase, apiObj);
+        },
+        (err) => {
+          if (err) failed = true;
+          done(err);
+        },
+      );
+    } catch (err) {
+      // Credentials that cannot be applied (an exec plugin failing, no current cluster) throw
+      // before Watch.watch's own error handling: report them like a failed connection.
+      done(err);
+      return new AbortController();
+    }
     // Watch.watch reports a refused or failed connection through `done` before it returns.
     if (!failed) this.onConnected();
     return controller;
@@ -122,7 +130,7 @@ export class KindWatch {
   }
 
   start(): void {
-    void this.informer.start();
+    this.informer.start().catch((err: unknown) => this.failed(err));
   }
 
   async stop(): Promise<void> {

@@ -21,6 +21,7 @@ import { deployment, deploymentObject, generateCa, localhostCert, memoryLogger, 
 
 const NS = 'bookinfo';
 const mesh = [
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } },
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'reviews', namespace: NS }, spec: { selector: { app: 'reviews' }, ports: [{ port: 9080 }] } },
   {
     apiVersion: 'apps/v1',
