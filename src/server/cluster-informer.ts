@@ -40,6 +40,7 @@ class SlimWatch extends Watch {
     private readonly kind: WatchedKind,
     private readonly timeoutSeconds: number,
     private readonly onConnected: () => void,
+    private readonly isStopped: () => boolean,
   ) {
     super(config);
   }
@@ -51,6 +52,9 @@ class SlimWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     let failed = false;
+    // ListWatch can start a watch after stop() (a re-list in flight when it was stopped): such a
+    // watch must not start, or its connection keeps a stopping server alive.
+    if (this.isStopped()) return new AbortController();
     // Jitter, so the watches of a restarted fleet do not all end at once.
     const timeoutSeconds = Math.round(this.timeoutSeconds * (0.9 + Math.random() * 0.2));
     let controller: AbortController;
@@ -78,6 +82,10 @@ class SlimWatch extends Watch {
       done(err);
       return new AbortController();
     }
+    if (this.isStopped()) {
+      controller.abort();
+      return controller;
+    }
     // Watch.watch reports a refused or failed connection through `done` before it returns.
     if (!failed) this.onConnected();
     return controller;
@@ -104,7 +112,7 @@ export class KindWatch {
     watchTimeoutSeconds = DEFAULT_WATCH_TIMEOUT_SECONDS,
   ) {
     this.delay = backoff.initialMs;
-    const watch = new SlimWatch(config, kind, watchTimeoutSeconds, () => this.connected());
+    const watch = new SlimWatch(config, kind, watchTimeoutSeconds, () => this.connected(), () => this.stopped);
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
       const slim = await listSlim(config, kind);
       return { metadata: slim.metadata, items: slim.items.map(asKubernetesObject) };

@@ -13,6 +13,15 @@ import { tempDir, waitFor } from './helpers.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const main = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
+/** Every child started, so a failing test never leaves one running (its pipes would keep the test
+ * file's process alive, and the run would hang instead of failing). */
+const children = new Set<{ kill: (signal: NodeJS.Signals) => boolean }>();
+
+function killAll(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+}
+
 function serve(args: string[], env: NodeJS.ProcessEnv = {}): { out: () => string; exit: Promise<number | null>; stop: () => void } {
   const childEnv = { ...process.env, ...env };
   delete childEnv['KUBERNETES_SERVICE_HOST'];
@@ -24,7 +33,11 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}): { out: () => string
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  children.add(child);
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => {
+    children.delete(child);
+    resolve(code);
+  }));
   return { out: () => out, exit, stop: () => void child.kill('SIGTERM') };
 }
 
@@ -50,17 +63,22 @@ describe('serve: cluster mode flags', () => {
     try {
       const on = serve(['--kubeconfig', kubeconfig]);
       // Both: a SIGTERM before serve's own handler is installed would not stop the process.
-      await waitFor('the informers to sync', () => on.out().includes('"msg":"informer synced"') && on.out().includes('mtls-guard is serving'), 20_000);
+      await waitFor('the informers to sync', () => on.out().includes('"msg":"informer synced"') && on.out().includes('mtls-guard is serving'), 60_000).catch((err: unknown) => {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; server output:\n${on.out()}`);
+      });
       on.stop();
       assert.equal(await on.exit, 0);
       assert.ok(api.requests.includes('/api/v1/services'));
 
       const off = serve([], { KUBECONFIG: kubeconfig });
-      await waitFor('the server to serve', () => off.out().includes('mtls-guard is serving'), 20_000);
+      await waitFor('the server to serve', () => off.out().includes('mtls-guard is serving'), 60_000).catch((err: unknown) => {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; server output:\n${off.out()}`);
+      });
       off.stop();
       assert.equal(await off.exit, 0);
       assert.doesNotMatch(off.out(), /cluster mode/, 'KUBECONFIG alone does not turn cluster mode on');
     } finally {
+      killAll();
       await api.close();
       await remove();
     }
