@@ -106,18 +106,22 @@ function clientGroupsNow(store: MeshStore, service: ServiceInfo): ClientGroupRul
   const groups = new Map<string, ClientGroupRule>();
   const out: ClientGroupRule[] = [];
   const lookup = store.destinationRules.lookup(service.host, service.ref.namespace);
+  // The group of every client whose pick is `rule` (created on first use).
+  const groupOf = (rule: ConsolidatedRule | undefined): ClientGroup => {
+    const key = rule ? ruleKey(rule) : '';
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: false }, rule }));
+    return group.clients;
+  };
   const add = (ns: string, candidates: ConsolidatedRule[]): void => {
     for (const c of candidates) {
       if (c.workloadSelector && c.from[0]?.ref.namespace === ns) {
         out.push({ clients: { namespaces: [ns], otherNamespaces: false, workloadSelector: c.workloadSelector }, rule: c });
       }
     }
-    const rule = pickRule(candidates, ns, undefined);
-    const key = rule ? ruleKey(rule) : '';
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: false }, rule }));
-    if (ns === OTHER_NAMESPACE) group.clients.otherNamespaces = true;
-    else group.clients.namespaces.push(ns);
+    const clients = groupOf(pickRule(candidates, ns, undefined));
+    if (ns === OTHER_NAMESPACE) clients.otherNamespaces = true;
+    else clients.namespaces.push(ns);
   };
   // Namespaces with a rule of their own for the host (and the root) are asked one by one; the
   // others share one answer when exportTo names no namespace (one pass, in namespace order).
@@ -126,12 +130,8 @@ function clientGroupsNow(store: MeshStore, service: ServiceInfo): ClientGroupRul
   const uniform = lookup.uniform;
   let shared: ClientGroup | undefined;
   if (uniform) {
-    const rule = pickRule(uniform, OTHER_NAMESPACE, undefined);
-    const key = rule ? ruleKey(rule) : '';
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { clients: { namespaces: [], otherNamespaces: true }, rule }));
-    group.clients.otherNamespaces = true;
-    shared = group.clients;
+    shared = groupOf(pickRule(uniform, OTHER_NAMESPACE, undefined));
+    shared.otherNamespaces = true;
   }
   for (const ns of store.namespaceList()) {
     if (shared && !deciding.has(ns)) shared.namespaces.push(ns);
