@@ -10,10 +10,19 @@
 #   kubeconfig            admin (CN=e2e-admin, O=system:masters), certs embedded
 #   cluster.env           APISERVER_URL, ETCD_URL, KUBECONFIG, BIN, PKI_DIR
 #   etcd.pid apiserver.pid, etcd.log apiserver.log audit.log
+#   apiserver.cmdline     kube-apiserver's exact argv, NUL-separated (like
+#                         /proc/PID/cmdline), and apiserver.env its environment
+#                         (env -0, mode 600): restart-apiserver.sh reuses both
 #   pki/                  ca.{crt,key} (also usable to sign a webhook's serving
-#                         cert), apiserver.{crt,key}, admin.{crt,key}, sa.{key,pub}
+#                         cert), apiserver.{crt,key}, admin.{crt,key}, sa.{key,pub},
+#                         apiserver-kubelet-client.{crt,key} (the API server's
+#                         client certificate towards a kubelet)
+# APISERVER_EXTRA_ARGS: extra kube-apiserver flags, separated by spaces, appended
+# to its command line (e.g. "--enable-aggregator-routing=true
+# --kubelet-preferred-address-types=InternalIP").
 # Prints the kubeconfig path as the last line of stdout once /readyz is ok and
-# the default namespace exists. Stop with test/e2e/tools/stop-cluster.sh WORKDIR.
+# the default namespace exists. Stop with test/e2e/tools/stop-cluster.sh WORKDIR;
+# restart only kube-apiserver with test/e2e/tools/restart-apiserver.sh WORKDIR.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -69,6 +78,10 @@ mkdir -p "$PKI"
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
   sign admin "/O=system:masters/CN=e2e-admin" \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
+  # kubeadm's apiserver-kubelet-client: the identity kube-apiserver shows a kubelet (logs, exec,
+  # port-forward); in system:masters so a kubelet's webhook authorization lets it in.
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 )
@@ -117,25 +130,34 @@ done
 
 # --- kube-apiserver --------------------------------------------------------
 APISERVER_URL="https://127.0.0.1:$APISERVER_PORT"
-"$BIN/kube-apiserver" \
-  --etcd-servers="$ETCD_URL" \
-  --bind-address=127.0.0.1 \
-  --advertise-address=127.0.0.1 \
-  --secure-port="$APISERVER_PORT" \
-  --cert-dir="$W/apiserver-certs" \
-  --tls-cert-file="$PKI/apiserver.crt" \
-  --tls-private-key-file="$PKI/apiserver.key" \
-  --client-ca-file="$PKI/ca.crt" \
-  --service-account-key-file="$PKI/sa.pub" \
-  --service-account-signing-key-file="$PKI/sa.key" \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-  --service-cluster-ip-range=10.0.0.0/24 \
-  --authorization-mode=RBAC \
-  --disable-admission-plugins=ServiceAccount \
-  --allow-privileged=true \
-  --audit-policy-file="$W/audit-policy.yaml" \
-  --audit-log-path="$W/audit.log" \
-  </dev/null >"$W/apiserver.log" 2>&1 3>&- &
+read -r -a EXTRA_ARGS <<<"${APISERVER_EXTRA_ARGS:-}"
+APISERVER_CMD=(
+  "$BIN/kube-apiserver"
+  --etcd-servers="$ETCD_URL"
+  --bind-address=127.0.0.1
+  --advertise-address=127.0.0.1
+  --secure-port="$APISERVER_PORT"
+  --cert-dir="$W/apiserver-certs"
+  --tls-cert-file="$PKI/apiserver.crt"
+  --tls-private-key-file="$PKI/apiserver.key"
+  --client-ca-file="$PKI/ca.crt"
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+  --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+  --service-account-key-file="$PKI/sa.pub"
+  --service-account-signing-key-file="$PKI/sa.key"
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local
+  --service-cluster-ip-range=10.0.0.0/24
+  --authorization-mode=RBAC
+  --disable-admission-plugins=ServiceAccount
+  --allow-privileged=true
+  --audit-policy-file="$W/audit-policy.yaml"
+  --audit-log-path="$W/audit.log"
+  "${EXTRA_ARGS[@]}"
+)
+# Saved for restart-apiserver.sh: the same argv and environment start it again.
+printf '%s\0' "${APISERVER_CMD[@]}" >"$W/apiserver.cmdline"
+(umask 077 && env -0 >"$W/apiserver.env")
+"${APISERVER_CMD[@]}" </dev/null >"$W/apiserver.log" 2>&1 3>&- &
 echo $! >"$W/apiserver.pid"
 
 KUBECONFIG="$W/kubeconfig"
