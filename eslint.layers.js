@@ -2,9 +2,9 @@
 //
 //   cli ──> server ──> admission ──> engine
 //    │        │                        ▲
-//    │        ├──> mesh ───────────────┤   (the mesh model answers the engine's MeshView)
+//    │        ├──> reports ──> mesh ───┤   (the mesh model answers the engine's MeshView)
 //    │        └──> policy, certs ──────┘   (policy reads files into the engine's Policy)
-//    └──> mesh, policy, certs, admission
+//    └──> reports, mesh, policy, certs, admission
 //
 // - engine/  pure: imports no other layer and nothing that does I/O or serves (no fs, http, pino,
 //            express, prom-client); everything else reaches it only through engine/index.ts.
@@ -13,8 +13,12 @@
 // - mesh/    the mesh model (pure like the engine): the engine's public surface only, no I/O.
 //            The engine declares what mesh-aware rules ask (engine/mesh-view.ts) and never
 //            imports mesh/; server and cli build the model and hand it to the engine.
+// - reports/ the mesh as reports (scan's rows, PolicyReports), pure like mesh/: the engine's and
+//            the mesh model's public surfaces only, no I/O. `scan` prints them, the server writes
+//            them to the cluster: one implementation for both.
 // - certs/   certificate generation: no other layer.
-// - server/  transport, TLS, watches, metrics: engine, admission, policy, certs; never cli.
+// - server/  transport, TLS, watches, metrics: engine, admission, policy, certs, mesh, reports;
+//            never cli.
 // - cli/     commands: any layer below it.
 // - util/    tiny helpers every layer may use (errorMessage); imports no other layer.
 // A wrong import fails CI; test/lint/layers.test.ts shows each rule catching one.
@@ -40,12 +44,13 @@ const ioModules = ['node:fs', 'node:fs/promises', 'node:http', 'node:https', 'no
 );
 
 export const LAYER_RULES = [
-  restrict(['src/engine/**/*.ts'], [layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')], ioModules),
-  restrict(['src/mesh/**/*.ts'], [engineInternals, layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs')], ioModules),
-  restrict(['src/admission/**/*.ts'], [engineInternals, layer('policy'), layer('server'), layer('cli'), layer('certs')]),
-  restrict(['src/policy/**/*.ts'], [engineInternals, layer('admission'), layer('server'), layer('cli'), layer('certs')]),
-  restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli')]),
+  restrict(['src/engine/**/*.ts'], [layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh'), layer('reports')], ioModules),
+  restrict(['src/mesh/**/*.ts'], [engineInternals, layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('reports')], ioModules),
+  restrict(['src/reports/**/*.ts'], [engineInternals, meshInternals, layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs')], ioModules),
+  restrict(['src/admission/**/*.ts'], [engineInternals, layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('reports')]),
+  restrict(['src/policy/**/*.ts'], [engineInternals, layer('admission'), layer('server'), layer('cli'), layer('certs'), layer('reports')]),
+  restrict(['src/certs/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('reports')]),
   restrict(['src/server/**/*.ts'], [engineInternals, meshInternals, layer('cli')]),
   restrict(['src/cli/**/*.ts', 'src/cli.ts'], [engineInternals, meshInternals]),
-  restrict(['src/util/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh')]),
+  restrict(['src/util/**/*.ts'], [layer('engine'), layer('admission'), layer('policy'), layer('server'), layer('cli'), layer('certs'), layer('mesh'), layer('reports')]),
 ];

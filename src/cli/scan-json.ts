@@ -3,7 +3,7 @@
 // key, so `jq '.flows[] | select(.server == null)'` works. New keys may be added; none removed or
 // renamed without a new apiVersion.
 import type { AuthorizationConflict, ClientTls, Flow, FlowOutcome, MeshObjectRef, ServerMode, ServerPort, SettingSource } from '../mesh/index.js';
-import type { Accepts, MeshScan, Proxy, ScanRow } from './scan-report.js';
+import type { Accepts, MeshScan, Proxy, ScanRow } from '../reports/scan-report.js';
 
 export const MESH_SCAN_API_VERSION = 'mtls-guard.io/v1alpha1';
 

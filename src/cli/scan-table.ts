@@ -3,7 +3,7 @@
 // object and field to change, then one summary line. Colour only through the palette.
 import type { AuthorizationConflict, Flow, ServerMode } from '../mesh/index.js';
 import type { Palette } from './colour.js';
-import { clientsText, destinationText, OUTCOMES, refText, serverText, setByText, settingText, type Accepts, type MeshScan, type ScanRow, type ScanSummary } from './scan-report.js';
+import { clientsText, destinationText, OUTCOMES, refText, serverText, setByText, settingText, type Accepts, type MeshScan, type ScanRow, type ScanSummary } from '../reports/scan-report.js';
 
 const HEADER = ['NAMESPACE', 'WORKLOAD', 'PORT', 'PROXY', 'MODE', 'ACCEPTS', 'SET-BY', 'PLAINTEXT-FROM', 'FAILING-FROM'] as const;
 const ACCEPTS_TEXT: Record<Accepts, string> = { mtls: 'mTLS', 'mtls+plaintext': 'mTLS+plaintext', plaintext: 'plaintext' };

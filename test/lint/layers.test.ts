@@ -38,6 +38,17 @@ const cases: [file: string, source: string, allowed: boolean][] = [
   ['src/cli/example.ts', "import { consolidate } from '../mesh/client-side.js';\nexport const x = consolidate;\n", false],
   ['src/cli/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", true],
   ['src/server/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", true],
+  // The reports: pure like the mesh model, shared by cli (scan) and server (PolicyReports in the cluster).
+  ['src/reports/example.ts', "import { MeshModel } from '../mesh/index.js';\nexport const x = MeshModel;\n", true],
+  ['src/reports/example.ts', "import { splitApiVersion } from '../engine/index.js';\nexport const x = splitApiVersion;\n", true],
+  ['src/reports/example.ts', "import { consolidate } from '../mesh/client-side.js';\nexport const x = consolidate;\n", false],
+  ['src/reports/example.ts', "import { writeFileSync } from 'node:fs';\nexport const x = writeFileSync;\n", false],
+  ['src/reports/example.ts', "import { createLogger } from '../server/logger.js';\nexport const x = createLogger;\n", false],
+  ['src/reports/example.ts', "import { runScan } from '../cli/scan-run.js';\nexport const x = runScan;\n", false],
+  ['src/mesh/example.ts', "import { scanOf } from '../reports/scan-report.js';\nexport const x = scanOf;\n", false],
+  ['src/engine/example.ts', "import { scanOf } from '../reports/scan-report.js';\nexport const x = scanOf;\n", false],
+  ['src/server/example.ts', "import { policyReports } from '../reports/policy-report.js';\nexport const x = policyReports;\n", true],
+  ['src/cli/example.ts', "import { policyReports } from '../reports/policy-report.js';\nexport const x = policyReports;\n", true],
 ];
 
 describe('layer rules (eslint.layers.js)', () => {
