@@ -19,7 +19,10 @@ import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
 import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
 import { discoverIstioKinds } from './cluster-api.js';
-import { meshGauges, setMeshGauges } from './cluster-gauges.js';
+import { policyReports } from '../reports/policy-report.js';
+import { scanOf } from '../reports/scan-report.js';
+import { meshGauges, scanGauges, setMeshGauges } from './cluster-gauges.js';
+import { PolicyReportWriter } from './cluster-reports.js';
 import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
 import { BUILT_IN_KINDS, ISTIO_KINDS, type SlimObject, type WatchedKind } from './cluster-kinds.js';
 import type { AdmissionContext } from './handler.js';
@@ -33,9 +36,14 @@ export interface ClusterOptions {
   backoff?: BackoffOptions;
   /** How often kinds whose CRD was absent are looked for again. */
   rediscoverMs?: number;
-  /** Least time between two computations of the mesh gauges. */
+  /** Least time between two computations of the mesh gauges (and of the PolicyReports). */
   gaugeIntervalMs?: number;
   watchTimeoutSeconds?: number;
+  /**
+   * Keep wgpolicyk8s.io/v1alpha2 PolicyReports of the mesh current when their CRDs are served
+   * (cluster-reports.ts); default true, false for `serve --no-policy-reports`.
+   */
+  policyReports?: boolean;
 }
 
 export interface ClusterStateOptions extends ClusterOptions {
@@ -182,20 +190,44 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     return model;
   };
 
+  // The PolicyReports are computed with the gauges (one scan of the model serves both) and
+  // written in the background; only from a synced model, so a half-listed cluster never
+  // removes results.
+  const reports =
+    options.policyReports === false
+      ? undefined
+      : new PolicyReportWriter(config, {
+          logger,
+          metrics,
+          rediscoverMs,
+          onServed: () => {
+            dirty = true;
+          },
+        });
+
   const refreshGauges = (): void => {
     let next = gaugeIntervalMs;
     if (dirty && problem() === undefined) {
       dirty = false;
       const started = performance.now();
       try {
-        setMeshGauges(metrics, meshGauges(modelFor(getPolicy())));
+        const mesh = modelFor(getPolicy());
+        if (reports?.wanted()) {
+          const scan = scanOf(mesh);
+          setMeshGauges(metrics, scanGauges(scan));
+          reports.update(policyReports(scan, new Date()));
+        } else {
+          setMeshGauges(metrics, meshGauges(mesh));
+        }
       } catch (err) {
-        log.error({ err: errorMessage(err) }, 'mesh gauges could not be computed (a bug in mtls-guard)');
+        log.error({ err: errorMessage(err) }, 'mesh gauges or reports could not be computed (a bug in mtls-guard)');
       }
       const ms = performance.now() - started;
       // A slow computation blocks admissions while it runs: keep it to a tenth of the time at most.
       next = Math.max(gaugeIntervalMs, ms * 10);
       log.debug({ ms: Math.round(ms), nextMs: Math.round(next) }, 'mesh gauges computed');
+    } else {
+      reports?.tick();
     }
     later(refreshGauges, next);
   };
@@ -224,12 +256,13 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
       mesh: problem() ?? 'available',
       kinds: Object.fromEntries([...watches.values()].map((w) => [w.kind.kind, { phase: w.phase, objects: counts.get(w.kind.kind) ?? 0 }])),
       ...(absent.length && { absent }),
+      policyReports: reports?.status() ?? 'disabled (--no-policy-reports)',
     }),
     close: async () => {
       closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await Promise.all([...watches.values()].map((w) => w.stop()));
+      await Promise.all([...watches.values()].map((w) => w.stop()).concat(reports ? [reports.close()] : []));
     },
   };
 }
