@@ -5,7 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { collectionPath, ISTIO_KINDS, slimObject, type SlimObject, type WatchedKind } from './cluster-kinds.js';
+import { collectionPath, groupVersionPath, ISTIO_KINDS, slimObject, type KindToDiscover, type SlimObject, type WatchedKind } from './cluster-kinds.js';
 
 /** An API error with the HTTP status (ListWatch re-lists on 410). */
 export class ApiError extends Error {
@@ -14,6 +14,17 @@ export class ApiError extends Error {
     readonly statusCode: number,
   ) {
     super(message);
+  }
+}
+
+/** No answer from the API server: refused, reset, unresolvable, timed out (`code`: ECONNREFUSED, ...). */
+export class ConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
   }
 }
 
@@ -54,8 +65,10 @@ export async function getJson(config: KubeConfig, path: string): Promise<unknown
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new ConnectionError(`GET ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      reject(err instanceof ConnectionError ? err : new ConnectionError(`GET ${url.pathname}: ${err.message}`, err.code, { cause: err }));
+    });
     req.end();
   });
 }
@@ -93,23 +106,31 @@ interface ResourceList {
 }
 
 /**
- * Which of Istio's kinds the API server serves (their CRDs installed), each at the group's
- * preferred version that has it. Kinds whose CRD is absent are left out, not an error.
+ * Which of `wanted` the API server serves (their CRDs installed, their add-on present), each at the
+ * preferred version of its group that has the resource (plural and kind both match), else the
+ * first other version that has it (Kubernetes' discovery order). Kinds not served are left out,
+ * not an error. Core-group kinds (group "") are looked for in `/api/v1`.
+ * @throws ApiError / ConnectionError when discovery itself fails.
  */
-export async function discoverIstioKinds(config: KubeConfig): Promise<WatchedKind[]> {
-  const groups = ((await getJson(config, '/apis')) as GroupList).groups ?? [];
+export async function discoverKinds(config: KubeConfig, wanted: readonly KindToDiscover[]): Promise<WatchedKind[]> {
+  const groupNames = [...new Set(wanted.map((k) => k.group))];
+  const groups = groupNames.some((g) => g !== '') ? (((await getJson(config, '/apis')) as GroupList).groups ?? []) : [];
   const found: WatchedKind[] = [];
-  for (const groupName of [...new Set(ISTIO_KINDS.map((k) => k.group))]) {
-    const group = groups.find((g) => g.name === groupName);
-    if (!group) continue;
-    const preferred = group.preferredVersion?.version;
-    const versions = [...new Set([preferred, ...(group.versions ?? []).map((v) => v.version)])].filter((v): v is string => typeof v === 'string');
-    const wanted = ISTIO_KINDS.filter((k) => k.group === groupName);
-    const missing = new Set(wanted.map((k) => k.kind));
+  for (const groupName of groupNames) {
+    let versions: string[];
+    if (groupName === '') versions = ['v1'];
+    else {
+      const group = groups.find((g) => g.name === groupName);
+      if (!group) continue;
+      const preferred = group.preferredVersion?.version;
+      versions = [...new Set([preferred, ...(group.versions ?? []).map((v) => v.version)])].filter((v): v is string => typeof v === 'string');
+    }
+    const inGroup = wanted.filter((k) => k.group === groupName);
+    const missing = new Set(inGroup.map((k) => k.kind));
     for (const version of versions) {
       if (missing.size === 0) break;
-      const resources = ((await getJson(config, `/apis/${groupName}/${version}`)) as ResourceList).resources ?? [];
-      for (const k of wanted) {
+      const resources = ((await getJson(config, groupVersionPath(groupName, version))) as ResourceList).resources ?? [];
+      for (const k of inGroup) {
         if (!missing.has(k.kind) || !resources.some((r) => r.name === k.plural && r.kind === k.kind)) continue;
         missing.delete(k.kind);
         found.push({ ...k, version });
@@ -117,4 +138,9 @@ export async function discoverIstioKinds(config: KubeConfig): Promise<WatchedKin
     }
   }
   return found;
+}
+
+/** Which of Istio's kinds the API server serves (discoverKinds on ISTIO_KINDS). */
+export async function discoverIstioKinds(config: KubeConfig): Promise<WatchedKind[]> {
+  return discoverKinds(config, ISTIO_KINDS);
 }

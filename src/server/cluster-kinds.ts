@@ -1,5 +1,5 @@
-// The kinds cluster mode watches, and what of each object is kept: exactly what the mesh model
-// reads (src/mesh/objects.ts), nothing else. The informer caches hold these slim copies, so a
+// The kinds cluster mode watches (and `scan --kubeconfig` lists), and what of each object is kept:
+// exactly what the mesh model reads (src/mesh/objects.ts), nothing else. The informer caches hold these slim copies, so a
 // cluster-sized mesh costs the model's fields, not whole objects with managedFields and status.
 
 /** One kind the mesh model uses, as the API server serves it. */
@@ -9,39 +9,96 @@ export interface WatchedKind {
   kind: string;
   /** The resource name in URLs (`destinationrules`). */
   plural: string;
-  /** False for Istio's kinds: watched only when their CRD is served (discovered at start). */
+  /** False for the kinds watched only when served (Istio's, DeploymentConfig, Rollout, the policy's
+   * `workloadKinds`): found by API discovery, looked for again periodically. */
   builtIn: boolean;
+  /** Workload kinds: the key path of the pod template (engine/kinds.ts podTemplatePath, or the
+   * policy's `templatePath`); the slim copy keeps the template at this path. */
+  templatePath?: readonly string[];
 }
 
+/** A kind before discovery has found the version its group serves. */
+export type KindToDiscover = Omit<WatchedKind, 'version'>;
+
+const TEMPLATE = ['spec', 'template'] as const;
+
 /**
- * Built-in kinds. Workloads: the apps/v1 kinds that own long-running pods. Not ReplicaSets (those
- * a Deployment owns repeat its template, so each workload would count once per revision), nor
- * Jobs, CronJobs, DeploymentConfigs, Rollouts or policy `workloadKinds` (not watched yet: their
- * pods are judged as servers only through `check`/`scan`).
+ * Built-in kinds. Workloads: the apps/v1 and batch/v1 kinds, whose pod templates the model reads
+ * as `check` and `scan` do (a Job's or CronJob's pods are servers to the model when their
+ * template declares ports: docs/cluster-mode.md). Not ReplicaSets: those a Deployment owns repeat
+ * its template, so each workload would count once per revision.
  */
 export const BUILT_IN_KINDS: readonly WatchedKind[] = [
   { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', builtIn: true },
   { group: '', version: 'v1', kind: 'Service', plural: 'services', builtIn: true },
-  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', builtIn: true },
-  { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets', builtIn: true },
-  { group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', builtIn: true },
+  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', builtIn: true, templatePath: TEMPLATE },
+  { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets', builtIn: true, templatePath: TEMPLATE },
+  { group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', builtIn: true, templatePath: TEMPLATE },
+  { group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', builtIn: true, templatePath: TEMPLATE },
+  { group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', builtIn: true, templatePath: ['spec', 'jobTemplate', 'spec', 'template'] },
 ];
 
 /** Istio's kinds: the version is the one discovery finds (v1 since Istio 1.22, v1beta1 before). */
-export const ISTIO_KINDS: readonly Omit<WatchedKind, 'version'>[] = [
+export const ISTIO_KINDS: readonly KindToDiscover[] = [
   { group: 'security.istio.io', kind: 'PeerAuthentication', plural: 'peerauthentications', builtIn: false },
   { group: 'security.istio.io', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', builtIn: false },
   { group: 'networking.istio.io', kind: 'DestinationRule', plural: 'destinationrules', builtIn: false },
   { group: 'networking.istio.io', kind: 'ServiceEntry', plural: 'serviceentries', builtIn: false },
 ];
 
+/** Workload kinds of add-ons, watched when served: OpenShift's DeploymentConfig, Argo Rollouts. */
+export const ADDON_WORKLOAD_KINDS: readonly KindToDiscover[] = [
+  { group: 'apps.openshift.io', kind: 'DeploymentConfig', plural: 'deploymentconfigs', builtIn: false, templatePath: TEMPLATE },
+  // A Rollout with `workloadRef` has no template of its own: the model finds no workload there.
+  { group: 'argoproj.io', kind: 'Rollout', plural: 'rollouts', builtIn: false, templatePath: TEMPLATE },
+];
+
+/** What the policy's `workloadKinds` entries say (engine policy schema). */
+export interface PolicyWorkloadKind {
+  group: string;
+  kind: string;
+  resource: string;
+  templatePath: string;
+}
+
+/** Top-level keys a template path may not start with: the slim copy's own fields. */
+const RESERVED_ROOTS = new Set(['apiVersion', 'kind', 'metadata']);
+
+/**
+ * The policy's `workloadKinds` as kinds to discover, leaving out those the engine already knows
+ * (podTemplatePath prefers its own path for them, and they are watched anyway) and those whose
+ * template path starts at apiVersion, kind or metadata (no pod template can be there).
+ */
+export function policyWorkloadKinds(workloadKinds: readonly PolicyWorkloadKind[]): KindToDiscover[] {
+  const known = new Set([...BUILT_IN_KINDS, ...ISTIO_KINDS, ...ADDON_WORKLOAD_KINDS].map((k) => `${k.group}/${k.kind}`));
+  const out: KindToDiscover[] = [];
+  for (const w of workloadKinds) {
+    const path = w.templatePath.split('.');
+    const id = `${w.group}/${w.kind}`;
+    if (known.has(id) || RESERVED_ROOTS.has(path[0] ?? '')) continue;
+    known.add(id);
+    out.push({ group: w.group, kind: w.kind, plural: w.resource, builtIn: false, templatePath: path });
+  }
+  return out;
+}
+
+/** Every kind watched only when served, for a policy: Istio's, the add-ons', the policy's. */
+export function optionalKinds(workloadKinds: readonly PolicyWorkloadKind[]): KindToDiscover[] {
+  return [...ISTIO_KINDS, ...ADDON_WORKLOAD_KINDS, ...policyWorkloadKinds(workloadKinds)];
+}
+
 export function apiVersionOf(kind: WatchedKind): string {
   return kind.group ? `${kind.group}/${kind.version}` : kind.version;
 }
 
+/** The group-version URL path: `/api/v1`, `/apis/apps/v1`. */
+export function groupVersionPath(group: string, version: string): string {
+  return group ? `/apis/${group}/${version}` : `/api/${version}`;
+}
+
 /** The cluster-wide collection URL path: `/api/v1/services`, `/apis/apps/v1/deployments`. */
 export function collectionPath(kind: WatchedKind): string {
-  return kind.group ? `/apis/${kind.group}/${kind.version}/${kind.plural}` : `/api/${kind.version}/${kind.plural}`;
+  return `${groupVersionPath(kind.group, kind.version)}/${kind.plural}`;
 }
 
 type Json = Record<string, unknown>;
@@ -69,6 +126,8 @@ export interface SlimObject {
   kind: string;
   metadata: SlimMetadata;
   spec?: Json;
+  /** A policy workload kind whose template path starts elsewhere than `spec` keeps that key. */
+  [root: string]: unknown;
 }
 
 /** RFC 3339 as the API server writes it; the model orders objects by this string (Istio's age order). */
@@ -117,6 +176,17 @@ function slimTemplate(raw: unknown): Json | undefined {
   return { metadata, spec: { containers: containers('containers'), initContainers: containers('initContainers') } };
 }
 
+/** `value` under the key path `path` (an empty path is the value itself). */
+function nest(path: readonly string[], value: Json): Json {
+  return path.reduceRight<Json>((inner, key) => ({ [key]: inner }), value);
+}
+
+function dig(value: unknown, path: readonly string[]): unknown {
+  let at = value;
+  for (const key of path) at = record(at)?.[key];
+  return at;
+}
+
 function slimSpec(kind: WatchedKind, raw: unknown): Json | undefined {
   const spec = record(raw);
   if (!spec) return undefined;
@@ -128,16 +198,18 @@ function slimSpec(kind: WatchedKind, raw: unknown): Json | undefined {
       if (record(spec['selector'])) out['selector'] = spec['selector'];
       return out;
     }
-    case 'Deployment':
-    case 'StatefulSet':
-    case 'DaemonSet': {
-      const template = slimTemplate(spec['template']);
-      return template ? { template } : {};
-    }
     default:
       // Istio's objects: the spec is what the rules read, and it is small.
       return spec;
   }
+}
+
+/** A workload's slim fields: its pod template, slimmed, at the kind's template path. */
+function slimWorkload(path: readonly string[], object: Json): Json {
+  const [root, ...rest] = path;
+  if (root === undefined) return {};
+  const template = slimTemplate(dig(object, path));
+  return { [root]: template ? nest(rest, template) : {} };
 }
 
 /**
@@ -149,6 +221,7 @@ export function slimObject(kind: WatchedKind, raw: unknown): SlimObject | undefi
   const metadata = slimMetadata(o?.['metadata'], kind.kind === 'Namespace');
   if (!o || !metadata) return undefined;
   const out: SlimObject = { apiVersion: apiVersionOf(kind), kind: kind.kind, metadata };
+  if (kind.templatePath) return Object.assign(out, slimWorkload(kind.templatePath, o));
   const spec = slimSpec(kind, o['spec']);
   if (spec) out.spec = spec;
   return out;

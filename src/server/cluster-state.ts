@@ -18,13 +18,13 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
 import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
-import { discoverIstioKinds } from './cluster-api.js';
+import { discoverKinds } from './cluster-api.js';
 import { policyReports } from '../reports/policy-report.js';
 import { scanOf } from '../reports/scan-report.js';
 import { meshGauges, scanGauges, setMeshGauges } from './cluster-gauges.js';
 import { PolicyReportWriter } from './cluster-reports.js';
 import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
-import { BUILT_IN_KINDS, ISTIO_KINDS, type SlimObject, type WatchedKind } from './cluster-kinds.js';
+import { BUILT_IN_KINDS, optionalKinds, type SlimObject, type WatchedKind } from './cluster-kinds.js';
 import type { AdmissionContext } from './handler.js';
 import type { MeshAvailability, MeshSource } from './mesh-handler.js';
 import type { Metrics } from './metrics.js';
@@ -145,25 +145,84 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     w.start();
   };
 
+  // Discovery: which optional kinds are served (Istio's, DeploymentConfig, Rollout, the policy's
+  // workloadKinds) is asked at start, every rediscoverMs, and soon after a policy reload changes
+  // workloadKinds (checked every second at most). Served kinds are watched; kinds no longer wanted
+  // or served (a CRD removed, a workload kind dropped from the policy) stop, and their objects
+  // leave the model. One discovery at a time; a failing one retries after a back-off.
+  let discovering = false;
+  let discoveredFor: { policy: Policy; kinds: string } | undefined;
+  let nextDiscovery = 0;
+  let polling = false;
+  const sameKind = (a: WatchedKind, b: WatchedKind): boolean =>
+    a.group === b.group && a.kind === b.kind && a.version === b.version && a.plural === b.plural && a.templatePath?.join('.') === b.templatePath?.join('.');
+  const unwatch = async (w: KindWatch, why: string): Promise<void> => {
+    watches.delete(w.kind.kind);
+    await w.stop();
+    for (const o of w.objects()) model.delete(keyOf(o));
+    counts.delete(w.kind.kind);
+    metrics.informerSynced.remove({ kind: w.kind.kind });
+    metrics.meshObjects.remove({ kind: w.kind.kind });
+    dirty = true;
+    log.info({ kind: w.kind.kind, apiVersion: `${w.kind.group}/${w.kind.version}`, why }, 'kind no longer watched: its objects left the mesh model');
+  };
   const discover = async (): Promise<void> => {
+    const pollMs = Math.min(1000, rediscoverMs);
+    const poll = (): void => {
+      const policy = getPolicy();
+      if (discoveredFor && discoveredFor.policy !== policy) {
+        // A reload: discover now only when it changed workloadKinds.
+        if (discoveredFor.kinds !== JSON.stringify(policy.workloadKinds)) nextDiscovery = 0;
+        else discoveredFor.policy = policy;
+      }
+      if (Date.now() >= nextDiscovery) void discover();
+      later(poll, pollMs);
+    };
+    if (!polling) {
+      polling = true;
+      later(poll, pollMs);
+    }
+    if (discovering || closed) return;
+    discovering = true;
+    const policy = getPolicy();
+    const wanted = optionalKinds(policy.workloadKinds);
     try {
-      const istio = await discoverIstioKinds(config);
+      const served: WatchedKind[] = [];
+      for (const k of await discoverKinds(config, wanted)) {
+        const clash = served.find((s) => s.kind === k.kind) ?? BUILT_IN_KINDS.find((s) => s.kind === k.kind);
+        if (clash) log.warn({ kind: k.kind, group: k.group, watched: clash.group }, 'a workload kind of the policy has the name of a watched kind: not watched');
+        else served.push(k);
+      }
       if (closed) return;
-      for (const k of istio) watchKind(k);
-      absent = ISTIO_KINDS.filter((k) => !istio.some((f) => f.kind === k.kind)).map((k) => k.kind);
-      if (!discovered || absent.length) log.info({ watching: [...watches.keys()], absent }, absent.length ? 'Istio kinds without a CRD are not watched; looking again later' : 'watching the kinds the mesh model reads');
+      for (const w of [...watches.values()]) {
+        if (w.kind.builtIn) continue;
+        const now = served.find((k) => k.kind === w.kind.kind);
+        if (!now) await unwatch(w, wanted.some((k) => k.kind === w.kind.kind) ? 'no longer served' : 'no longer in the policy');
+        else if (!sameKind(now, w.kind)) await unwatch(w, 'its version, resource or template path changed');
+      }
+      if (closed) return;
+      const before = [...watches.keys()].join(',');
+      for (const k of served) watchKind(k);
+      const nowAbsent = wanted.filter((k) => !served.some((f) => f.kind === k.kind)).map((k) => k.kind);
+      if (!discovered || before !== [...watches.keys()].join(',') || nowAbsent.join(',') !== absent.join(',')) {
+        log.info({ watching: [...watches.keys()], absent: nowAbsent }, nowAbsent.length ? 'kinds not served are not watched; looking again later' : 'watching the kinds the mesh model reads');
+      }
+      absent = nowAbsent;
       discovered = true;
       discoveryError = undefined;
       discoveryDelay = backoff.initialMs;
-      if (absent.length) later(() => void discover(), rediscoverMs);
+      nextDiscovery = Date.now() + rediscoverMs;
     } catch (err) {
       if (closed) return;
       discoveryError = errorMessage(err);
       metrics.informerErrors.inc({ kind: 'discovery' });
-      log.warn({ err: discoveryError }, 'API discovery of the Istio kinds failed: retrying');
+      log.warn({ err: discoveryError }, 'API discovery of the optional kinds failed: retrying');
       // Before the first discovery the mesh is unavailable; after it, the caches still hold.
-      later(() => void discover(), discovered ? rediscoverMs : discoveryDelay);
+      nextDiscovery = Date.now() + (discovered ? rediscoverMs : discoveryDelay);
       discoveryDelay = Math.min(backoff.maxMs, discoveryDelay * 2);
+    } finally {
+      discoveredFor = { policy, kinds: JSON.stringify(policy.workloadKinds) };
+      discovering = false;
     }
   };
 
