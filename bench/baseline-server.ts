@@ -1,7 +1,9 @@
 // The floor for Node on this machine: a bare node:https server that reads the body,
 // JSON.parses it and answers a fixed allowed AdmissionReview (echoing the uid, which the API
 // server requires). Same TLS material and keep-alive settings as mtls-guard, no framework, no
-// logging, no policy. Prints {"port":N} on stdout once listening.
+// logging, no policy. Prints {"port":N} on stdout once listening. `GET /stats` answers
+// {"reviews":N}, the AdmissionReviews answered so far (bench:apiserver checks with it that the API
+// server calls this server when it is registered as the floor webhook).
 //
 //   node --import tsx bench/baseline-server.ts --cert tls.crt --key tls.key [--port 0]
 import { readFileSync } from 'node:fs';
@@ -22,8 +24,13 @@ if (!values.cert || !values.key) {
 }
 
 const LIMIT = 8 * 1024 * 1024;
+let reviews = 0;
 
 const server = createServer({ cert: readFileSync(values.cert), key: readFileSync(values.key), minVersion: 'TLSv1.2' }, (req, res) => {
+  if (req.method === 'GET' && req.url === '/stats') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ reviews }));
+    return;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {
@@ -39,6 +46,7 @@ const server = createServer({ cert: readFileSync(values.cert), key: readFileSync
       res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad json"}');
       return;
     }
+    reviews++;
     const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
   });
