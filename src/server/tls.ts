@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:https';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
+import { answerClientError } from './client-error.js';
 import { loadCertificate, nameProblem, tlsPaths, validityProblem, type CertificateInfo, type TlsFiles } from './certificate.js';
 import { readSnapshot, watchFiles, type FileWatchOptions } from './file-watch.js';
 
@@ -78,6 +79,7 @@ export async function createTlsServer(app: RequestListener, options: TlsServerOp
     app,
   );
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('clientError', answerClientError(logger));
   server.on('tlsClientError', (err, socket) => {
     // Scanners and TCP probes fail handshakes all day; a refused client certificate matters more.
     const level = clientAuth && /certificate/i.test(err.message) ? 'warn' : 'debug';
