@@ -1,7 +1,8 @@
 // A fake Kubernetes API server on 127.0.0.1 for the cluster-mode tests: discovery, lists (one
 // page) and watches (JSON lines) of whatever collections the test fills, with the failures the
 // informers must survive: everything refused (503), watches cut, 410 Gone on a resumed watch,
-// and lists held back (not synced yet).
+// and lists held back (not synced yet); more groups served (and withdrawn) at run time, lists
+// paged with limit/continue, collections refused with 403.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -32,6 +33,11 @@ export class FakeApi {
   private holdLists: Promise<void> | undefined;
   private releaseLists: (() => void) | undefined;
   readonly requests: string[] = [];
+  /** List pages served (a paged list counts each page). */
+  pages = 0;
+  /** Groups served besides apps and Istio's: group -> version -> resources (a CRD installed). */
+  private readonly groups = new Map<string, Map<string, { name: string; kind: string }[]>>();
+  private readonly forbidden = new Set<string>();
 
   constructor(private readonly options: FakeApiOptions = {}) {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -91,6 +97,23 @@ export class FakeApi {
     this.oldestRv = this.rv + 1;
   }
 
+  /** Serves `group/version` with these resources from now on (a CRD installed, an add-on present). */
+  serveGroup(group: string, version: string, resources: { name: string; kind: string }[]): void {
+    let versions = this.groups.get(group);
+    if (!versions) this.groups.set(group, (versions = new Map()));
+    versions.set(version, resources);
+  }
+
+  /** Stops serving a group added with serveGroup (its CRDs removed). */
+  withdrawGroup(group: string): void {
+    this.groups.delete(group);
+  }
+
+  /** Answers 403 Forbidden to lists and watches of this collection path (RBAC missing). */
+  forbid(path: string): void {
+    this.forbidden.add(path);
+  }
+
   put(path: string, object: Obj): void {
     const items = this.collection(path);
     const key = `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
@@ -142,7 +165,15 @@ export class FakeApi {
       const groups = istio
         ? ['security.istio.io', 'networking.istio.io'].map((name) => ({ name, versions: [{ version: 'v1' }, { version: 'v1beta1' }], preferredVersion: { version: 'v1' } }))
         : [];
-      return this.json(res, 200, { kind: 'APIGroupList', groups: [{ name: 'apps', versions: [{ version: 'v1' }], preferredVersion: { version: 'v1' } }, ...groups] });
+      const more = [...this.groups].map(([name, versions]) => ({ name, versions: [...versions.keys()].map((version) => ({ version })), preferredVersion: { version: [...versions.keys()][0] } }));
+      return this.json(res, 200, { kind: 'APIGroupList', groups: [{ name: 'apps', versions: [{ version: 'v1' }], preferredVersion: { version: 'v1' } }, ...groups, ...more] });
+    }
+    const served = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
+    const resources = served && this.groups.get(served[1] ?? '')?.get(served[2] ?? '');
+    if (resources) return this.json(res, 200, { resources });
+    if (this.forbidden.has(path)) {
+      const plural = path.split('/').pop() ?? '';
+      return this.json(res, 403, { kind: 'Status', code: 403, reason: 'Forbidden', message: `${plural} is forbidden: User "reader" cannot list resource "${plural}" at the cluster scope` });
     }
     if (path === '/apis/security.istio.io/v1') {
       return this.json(res, 200, { resources: [{ name: 'peerauthentications', kind: 'PeerAuthentication' }, { name: 'authorizationpolicies', kind: 'AuthorizationPolicy' }] });
@@ -167,13 +198,19 @@ export class FakeApi {
     if (this.holdLists) await this.holdLists;
     if (this.failing) return this.json(res, 503, { kind: 'Status', message: 'the fake API server is down', code: 503 });
     // List items carry no apiVersion/kind, as from the real API server.
-    const items = [...this.collection(path).values()].map((o) => {
+    const all = [...this.collection(path).values()].map((o) => {
       const copy: Record<string, unknown> = { ...o };
       delete copy['apiVersion'];
       delete copy['kind'];
       return copy;
     });
-    return this.json(res, 200, { kind: 'List', metadata: { resourceVersion: String(this.rv) }, items });
+    // Pages as the API server makes them: `limit` items, and a continue token for the rest.
+    const limit = Number(url.searchParams.get('limit') ?? '0');
+    const from = Number(url.searchParams.get('continue') ?? '0');
+    const items = limit > 0 ? all.slice(from, from + limit) : all.slice(from);
+    const rest = limit > 0 && from + limit < all.length ? { continue: String(from + limit) } : {};
+    this.pages++;
+    return this.json(res, 200, { kind: 'List', metadata: { resourceVersion: String(this.rv), ...rest }, items });
   }
 }
 
@@ -181,6 +218,10 @@ export const PATHS = {
   namespaces: '/api/v1/namespaces',
   services: '/api/v1/services',
   deployments: '/apis/apps/v1/deployments',
+  jobs: '/apis/batch/v1/jobs',
+  cronJobs: '/apis/batch/v1/cronjobs',
+  deploymentConfigs: '/apis/apps.openshift.io/v1/deploymentconfigs',
+  rollouts: '/apis/argoproj.io/v1alpha1/rollouts',
   peerAuthentications: '/apis/security.istio.io/v1/peerauthentications',
   destinationRules: '/apis/networking.istio.io/v1/destinationrules',
 };
