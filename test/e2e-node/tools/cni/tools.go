@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools only pins the commands that scripts/node-tools.sh builds.
+package tools
+
+import (
+	_ "github.com/containernetworking/plugins/plugins/main/bridge"
+	_ "github.com/containernetworking/plugins/plugins/main/loopback"
+	_ "github.com/containernetworking/plugins/plugins/ipam/host-local"
+	_ "github.com/containernetworking/plugins/plugins/meta/portmap"
+)

@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package tools only pins the commands that scripts/node-tools.sh builds.
+package tools
+
+import (
+	_ "github.com/opencontainers/runc"
+)
