@@ -111,6 +111,11 @@ export function helm(args: readonly string[], options: RunOptions = {}): Run {
   return runSync('helm', args, options, 180_000);
 }
 
+/** A binary of the node's tool chain (e.g. `ctr`, `runc`), synchronous; default timeout 60 s. */
+export function runNodeTool(tool: string, args: readonly string[], options: RunOptions = {}): Run {
+  return runSync(tool, args, options, 60_000);
+}
+
 /**
  * kubectl without blocking the event loop, for load that runs while something else happens
  * (e.g. a steady stream of dry-run creates during a `helm upgrade`). Never rejects for a non-zero
