@@ -24,6 +24,8 @@ interface ServeFlags {
   /** true: --cluster, false: --no-cluster, undefined: neither (decided from the environment). */
   cluster?: boolean;
   kubeconfig?: string;
+  /** false: --no-policy-reports (commander's default for a --no- flag is true). */
+  policyReports?: boolean;
 }
 
 interface ServeSettings {
@@ -36,8 +38,8 @@ interface ServeSettings {
   metricsPort: number;
   logLevel: string;
   shutdownGraceMs: number;
-  /** Cluster mode, with the kubeconfig file when one was given. */
-  cluster?: { kubeconfig?: string };
+  /** Cluster mode, with the kubeconfig file when one was given; policyReports false: not written. */
+  cluster?: { kubeconfig?: string; policyReports?: boolean };
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -87,6 +89,7 @@ async function checkFlags(flags: ServeFlags): Promise<Checked<ServeSettings>> {
   if (flags.config !== undefined) settings.policyFile = flags.config;
   if (flags.tlsServerName !== undefined) settings.tlsServerName = flags.tlsServerName;
   if (flags.cluster ?? (flags.kubeconfig !== undefined || inCluster())) settings.cluster = flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {};
+  if (settings.cluster && flags.policyReports === false) settings.cluster.policyReports = false;
   if (flags.tlsCert !== undefined && flags.tlsKey !== undefined) {
     settings.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey };
     if (flags.clientCa !== undefined) settings.tls.clientCaFile = flags.clientCa;
@@ -206,6 +209,7 @@ export function registerServe(program: Command): Command {
     .option('--cluster', 'cluster mode: watch the mesh through the API server for the mesh-aware rules (default: on in a pod, or with --kubeconfig)')
     .option('--no-cluster', 'judge each object alone, without watching the cluster')
     .option('--kubeconfig <file>', 'kubeconfig for cluster mode (implies --cluster); default: in-cluster, KUBECONFIG or ~/.kube/config')
+    .option('--no-policy-reports', 'in cluster mode, do not write the mesh\'s wgpolicyk8s.io PolicyReports (written by default when their CRDs are served)')
     .addHelpText(
       'after',
       `
