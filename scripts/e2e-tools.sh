@@ -16,29 +16,23 @@ set -euo pipefail
 exec 3>&1 1>&2 # keep stdout for the final path only
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh" # modver, moddir, all_present, lock_fd, kube_ldflags
 TOOLS="$ROOT/test/e2e/tools"
-CACHE="${MTLS_GUARD_CACHE:-$HOME/.cache/mtls-guard}"
+CACHE="$MTLS_GUARD_CACHE"
 
 command -v go >/dev/null || { echo "e2e-tools: 'go' not found on PATH" >&2; exit 1; }
 
-# Pinned version of a module as required by one of our tool modules' go.mod.
-modver() { (cd "$TOOLS/$1" && go list -m -f '{{.Version}}' "$2"); }
-
-K8S_VERSION=$(modver kube k8s.io/kubernetes)
-ETCD_VERSION=$(modver etcd go.etcd.io/etcd/server/v3)
-HELM_VERSION=$(modver helm helm.sh/helm/v3)
-ISTIO_VERSION=$(modver crds istio.io/api)
+K8S_VERSION=$(modver "$TOOLS/kube" k8s.io/kubernetes)
+ETCD_VERSION=$(modver "$TOOLS/etcd" go.etcd.io/etcd/server/v3)
+HELM_VERSION=$(modver "$TOOLS/helm" helm.sh/helm/v3)
+ISTIO_VERSION=$(modver "$TOOLS/crds" istio.io/api)
 
 KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_istio-${ISTIO_VERSION}"
 BIN="$CACHE/bin/$KEY"
 OUTPUTS=(kube-apiserver kubectl etcd helm istio-crds.yaml)
 
-all_present() {
-  local f
-  for f in "${OUTPUTS[@]}"; do [[ -s "$BIN/$f" ]] || return 1; done
-}
-
-if all_present; then
+if all_present "$BIN" "${OUTPUTS[@]}"; then
   echo "e2e-tools: cached: $BIN"
   echo "$BIN" >&3
   exit 0
@@ -46,60 +40,42 @@ fi
 
 mkdir -p "$BIN"
 # Serialise concurrent callers (parallel test runners) on the same cache.
-exec 9>"$BIN/.lock"
-flock 9
+lock_fd 9 "$BIN/.lock"
 
 export CGO_ENABLED=0
 # Builds run one after another: with 2 cores go build already uses both, and
 # linking kube-apiserver alone peaks at ~2-3 GiB.
 
-# go_build MODULE_DIR OUT_DIR LDFLAGS PKG... ; writes into a temp dir first so
-# an interrupted build never leaves a truncated binary behind.
-go_build() {
-  local dir=$1 out=$2 ldflags=$3; shift 3
-  local tmp; tmp=$(mktemp -d "$BIN/.build.XXXXXX")
-  local start=$SECONDS
-  echo "e2e-tools: building $dir: $* ..."
-  (cd "$TOOLS/$dir" && go build -trimpath -ldflags="-s -w $ldflags" -o "$tmp/" "$@")
-  mv -f "$tmp"/* "$out/"
-  rmdir "$tmp"
-  echo "e2e-tools: built $dir in $((SECONDS - start))s"
-}
+# go_build (scripts/lib.sh) writes into a temp dir first, so an interrupted build never leaves a
+# truncated binary behind.
 
 if [[ ! -s "$BIN/kube-apiserver" || ! -s "$BIN/kubectl" ]]; then
   # Same -X flags as kubernetes' hack/lib/version.sh, so both binaries report
   # the real version (the API server derives its binary/emulation version
   # from gitVersion; helm's kubeVersion checks read it from /version).
-  major=${K8S_VERSION#v}; major=${major%%.*}
-  minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
-  kflags=""
-  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    kflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    kflags+=" -X $pkg.gitTreeState=clean"
-  done
-  go_build kube "$BIN" "$kflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+  go_build "$TOOLS/kube" "$BIN" "$(kube_ldflags "$K8S_VERSION")" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 fi
 
 if [[ ! -s "$BIN/etcd" ]]; then
   # etcd's version string is a constant in go.etcd.io/etcd/api/v3/version.
-  go_build etcd "$BIN" "" .
+  go_build "$TOOLS/etcd" "$BIN" "" .
   [[ -s "$BIN/etcd" ]] || { echo "e2e-tools: etcd binary missing after build" >&2; exit 1; }
 fi
 
 if [[ ! -s "$BIN/helm" ]]; then
   # Mirrors helm's Makefile: version plus default Capabilities.KubeVersion
   # derived from the client-go it was built with (v0.X.Y -> 1.X).
-  cg=$(modver helm k8s.io/client-go); cg=${cg#v0.}; cg_minor=${cg%%.*}
+  cg=$(modver "$TOOLS/helm" k8s.io/client-go); cg=${cg#v0.}; cg_minor=${cg%%.*}
   hflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   hflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
   for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
     hflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$cg_minor"
   done
-  go_build helm "$BIN" "$hflags" helm.sh/helm/v3/cmd/helm
+  go_build "$TOOLS/helm" "$BIN" "$hflags" helm.sh/helm/v3/cmd/helm
 fi
 
 if [[ ! -s "$BIN/istio-crds.yaml" ]]; then
-  dir=$(cd "$TOOLS/crds" && go mod download -json istio.io/api | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  dir=$(moddir "$TOOLS/crds" istio.io/api)
   src="$dir/kubernetes/customresourcedefinitions.gen.yaml"
   [[ -s "$src" ]] || { echo "e2e-tools: $src not found" >&2; exit 1; }
   install -m 0644 "$src" "$BIN/istio-crds.yaml.tmp"
@@ -107,6 +83,6 @@ if [[ ! -s "$BIN/istio-crds.yaml" ]]; then
   echo "e2e-tools: copied Istio CRDs ($ISTIO_VERSION)"
 fi
 
-all_present || { echo "e2e-tools: some outputs are missing in $BIN" >&2; exit 1; }
+all_present "$BIN" "${OUTPUTS[@]}" || { echo "e2e-tools: some outputs are missing in $BIN" >&2; exit 1; }
 echo "e2e-tools: ready: $BIN"
 echo "$BIN" >&3
