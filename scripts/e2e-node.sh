@@ -174,10 +174,14 @@ down() {
   set +e
   local nb
   nb=$(cat "$W/node-bin" 2>/dev/null)
-  if [[ -n $nb ]]; then test/e2e-node/tools/node.sh stop "$nb" "$W/node"; fi
+  # Controllers first, so nothing reacts to the node going away.
   stop_pidfile "$W/scheduler.pid" kube-scheduler
   stop_pidfile "$W/controller-manager.pid" kube-controller-manager
+  log "controllers stopped"
+  if [[ -n $nb ]]; then test/e2e-node/tools/node.sh stop "$nb" "$W/node"; fi
+  log "node stopped"
   test/e2e/tools/stop-cluster.sh "$W" >&2
+  log "control plane stopped"
   rm -f "$W/e2e-node.env"
   local leftovers
   leftovers=$(leftovers)
