@@ -87,6 +87,23 @@ export function optionalKinds(workloadKinds: readonly PolicyWorkloadKind[]): Kin
   return [...ISTIO_KINDS, ...ADDON_WORKLOAD_KINDS, ...policyWorkloadKinds(workloadKinds)];
 }
 
+/**
+ * The served optional kinds to watch: those whose kind name no built-in kind and no earlier kind
+ * already has (the informers, their metrics and /readyz are keyed by kind name, so a policy
+ * `WebApp` in two groups is watched once, in the first), and the ones left out with the kind
+ * they clash with.
+ */
+export function withoutNameClashes(served: readonly WatchedKind[]): { kept: WatchedKind[]; dropped: { kind: WatchedKind; clashesWith: WatchedKind }[] } {
+  const kept: WatchedKind[] = [];
+  const dropped: { kind: WatchedKind; clashesWith: WatchedKind }[] = [];
+  for (const k of served) {
+    const clash = BUILT_IN_KINDS.find((b) => b.kind === k.kind) ?? kept.find((b) => b.kind === k.kind);
+    if (clash) dropped.push({ kind: k, clashesWith: clash });
+    else kept.push(k);
+  }
+  return { kept, dropped };
+}
+
 export function apiVersionOf(kind: WatchedKind): string {
   return kind.group ? `${kind.group}/${kind.version}` : kind.version;
 }

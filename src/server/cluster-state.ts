@@ -24,7 +24,7 @@ import { scanOf } from '../reports/scan-report.js';
 import { meshGauges, scanGauges, setMeshGauges } from './cluster-gauges.js';
 import { PolicyReportWriter } from './cluster-reports.js';
 import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
-import { BUILT_IN_KINDS, optionalKinds, type SlimObject, type WatchedKind } from './cluster-kinds.js';
+import { BUILT_IN_KINDS, optionalKinds, withoutNameClashes, type SlimObject, type WatchedKind } from './cluster-kinds.js';
 import type { AdmissionContext } from './handler.js';
 import type { MeshAvailability, MeshSource } from './mesh-handler.js';
 import type { Metrics } from './metrics.js';
@@ -187,12 +187,8 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     const policy = getPolicy();
     const wanted = optionalKinds(policy.workloadKinds);
     try {
-      const served: WatchedKind[] = [];
-      for (const k of await discoverKinds(config, wanted)) {
-        const clash = served.find((s) => s.kind === k.kind) ?? BUILT_IN_KINDS.find((s) => s.kind === k.kind);
-        if (clash) log.warn({ kind: k.kind, group: k.group, watched: clash.group }, 'a workload kind of the policy has the name of a watched kind: not watched');
-        else served.push(k);
-      }
+      const { kept: served, dropped } = withoutNameClashes(await discoverKinds(config, wanted));
+      for (const d of dropped) log.warn({ kind: d.kind.kind, group: d.kind.group, watched: d.clashesWith.group }, 'a workload kind of the policy has the name of a watched kind: not watched');
       if (closed) return;
       for (const w of [...watches.values()]) {
         if (w.kind.builtIn) continue;

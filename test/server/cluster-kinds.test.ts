@@ -5,8 +5,8 @@
 // DeploymentConfig CRD installed after start is found by the periodic discovery.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { defaultPolicy, policySchema, type MeshView, type Policy, type ServerPort } from '../../src/engine/index.js';
-import { MeshModel } from '../../src/mesh/index.js';
+import { defaultPolicy, policySchema, type Policy } from '../../src/engine/index.js';
+import { MeshModel, type ServerPort } from '../../src/mesh/index.js';
 import { listSlim } from '../../src/server/cluster-api.js';
 import { BUILT_IN_KINDS, optionalKinds, policyWorkloadKinds, slimObject, type WatchedKind } from '../../src/server/cluster-kinds.js';
 import { startClusterState, type ClusterState } from '../../src/server/cluster-state.js';
@@ -95,16 +95,19 @@ async function setup(fill: (api: FakeApi) => void, policy: Policy = defaultPolic
   return s;
 }
 
-function mesh(s: Setup): MeshView | undefined {
+/** The model behind the engine's MeshView (cluster mode hands out its MeshModel). */
+function mesh(s: Setup): MeshModel | undefined {
   const now = s.state.current(s.policy.current);
-  return now.ok ? now.mesh : undefined;
+  if (!now.ok) return undefined;
+  assert.ok(now.mesh instanceof MeshModel);
+  return now.mesh;
 }
 
 function kinds(s: Setup): string[] {
   return Object.keys((s.state.status() as { kinds: Record<string, unknown> }).kinds).sort();
 }
 
-function servers(view: MeshView | undefined): string[] {
+function servers(view: MeshModel | undefined): string[] {
   return (view?.serverPorts() ?? []).map((p: ServerPort) => `${p.workload.kind}/${p.workload.name}:${p.port}`).sort();
 }
 
