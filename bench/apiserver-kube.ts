@@ -159,9 +159,17 @@ export function summary(samples: number[]): Summary {
   return { p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? 0), mean: round(sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1)) };
 }
 
-/** The text of mtls-guard's /metrics (plain HTTP on its metrics port). */
+/** The text of mtls-guard's /metrics (plain HTTP on its metrics port); retried a few times, as a
+ * kept-alive connection the server closes at the same moment fails the request. */
 export async function metricsText(metricsPort: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    } catch (err) {
+      if (attempt >= 4) throw new Error(`GET 127.0.0.1:${metricsPort}/metrics failed ${attempt + 1} times`, { cause: err });
+      await sleep(200);
+    }
+  }
 }
 
 /** The value of one sample line (`name{labels} value`, labels given exactly as printed, or none). */
@@ -180,12 +188,12 @@ export async function guardDurations(metricsPort: number): Promise<{ count: numb
   };
 }
 
-/** Polls until `probe` returns a value, failing after `timeoutMs` with `what` and the last note. */
+/** Polls until `probe` returns a value (a probe that throws counts as a miss), failing after `timeoutMs` with `what` and the last note. */
 export async function poll<T>(what: string, timeoutMs: number, everyMs: number, probe: () => Promise<{ value?: T; note?: string }>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let note = '';
   for (;;) {
-    const r = await probe();
+    const r = await probe().catch((err: unknown) => ({ value: undefined, note: err instanceof Error ? `${err.message}${err.cause ? ` (${String(err.cause)})` : ''}` : String(err) }));
     if (r.value !== undefined) return r.value;
     note = r.note ?? note;
     if (Date.now() > deadline) throw new Error(`${what}: not within ${Math.round(timeoutMs / 1000)} s${note ? `; last: ${note}` : ''}`);

@@ -23,7 +23,8 @@
 //   npm run bench:apiserver -- --requests 300   # fewer; --rounds N, --no-build, --skip-cluster,
 //                                               # --mesh-scale F, --concurrency N (mesh loader)
 //   npm run bench:apiserver -- --quick          # 60 creates, mesh at scale 0.05, no files written
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+//   ... -- --no-write --out FILE                # any size, only print the markdown and write FILE (JSON)
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,8 @@ const { values: flags } = parseArgs({
     'skip-cluster': { type: 'boolean', default: false },
     'mesh-scale': { type: 'string' },
     concurrency: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    out: { type: 'string' },
   },
 });
 const positive = (name: string, v: string | undefined, fallback: number): number => {
@@ -244,7 +247,8 @@ async function main(): Promise<void> {
     guardDecisions: guardSpent.count,
     ...(clusterMode && { cluster: clusterMode }),
   };
-  writeApiServerReport(results, { quick: flags.quick });
+  if (flags.out) writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
+  writeApiServerReport(results, { quick: flags.quick || flags['no-write'] });
 }
 
 main()
