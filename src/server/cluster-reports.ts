@@ -122,6 +122,8 @@ export class PolicyReportWriter {
   private served: boolean | undefined;
   private lastDiscovery = 0;
   private absentLogged = false;
+  /** Why the reports may not be listed (403: no RBAC for them), while served is false for it. */
+  private forbidden: string | undefined;
   /** Content hash by key of what the cluster holds after the last run that fully succeeded. */
   private written: Map<string, string> | undefined;
   private desired: PolicyReport[] | undefined;
@@ -162,7 +164,7 @@ export class PolicyReportWriter {
 
   /** For /readyz's detail. */
   status(): string {
-    if (this.served === false) return `not written: the ${GROUP}/${VERSION} CRDs are not served`;
+    if (this.served === false) return this.forbidden ? `not written: ${this.forbidden}` : `not written: the ${GROUP}/${VERSION} CRDs are not served`;
     if (this.failed) return `failing: ${this.lastError ?? 'error'}`;
     if (this.written) return `current: ${this.written.size} reports`;
     return 'pending';
@@ -228,7 +230,7 @@ export class PolicyReportWriter {
       this.absentLogged = true;
       this.log.info({ rediscoverMs: this.options.rediscoverMs }, `the ${GROUP}/${VERSION} PolicyReport CRDs are not served: no reports written; looking again later`);
     }
-    if (found) {
+    if (found && !this.forbidden) {
       this.absentLogged = false;
       this.log.info(`the ${GROUP}/${VERSION} PolicyReport CRDs are served: keeping the mesh's reports current`);
       if (before === false) this.options.onServed?.();
@@ -271,7 +273,22 @@ export class PolicyReportWriter {
     } catch (err) {
       // The CRDs removed since discovery: look for them again.
       if (err instanceof ApiError && err.statusCode === 404) this.served = undefined;
+      // No RBAC for the reports (the chart's cluster.policyReports.enabled false without
+      // --no-policy-reports): like absent CRDs, said once and asked again every rediscoverMs.
+      if (err instanceof ApiError && err.statusCode === 403) {
+        if (!this.forbidden) this.log.warn({ err: err.message }, 'not allowed to list PolicyReports: no reports written; asking again later (grant the chart\'s policy-reports ClusterRole, or run with --no-policy-reports)');
+        this.forbidden = err.message;
+        this.served = false;
+        this.absentLogged = true;
+        return;
+      }
       throw err;
+    }
+    if (this.forbidden) {
+      this.forbidden = undefined;
+      this.log.info('allowed to list PolicyReports now: keeping the mesh\'s reports current');
+      // The reports at hand were computed before the refusal: have them computed afresh.
+      this.options.onServed?.();
     }
     const written = new Map<string, string>();
     const counts = { created: 0, replaced: 0, deleted: 0, unchanged: 0 };

@@ -27,6 +27,8 @@ export class FakeReportsApi {
   readonly writes: string[] = [];
   /** Whether the CRDs are served. */
   crds = true;
+  /** Every request for reports answered 403 (no RBAC for them), discovery aside. */
+  forbid = false;
   /** Writes answered 500 while above 0 (each failed write counts one down). */
   failWrites = 0;
   private rv = 1;
@@ -119,6 +121,7 @@ export class FakeReportsApi {
     if (path === BASE) {
       return this.json(res, 200, { resources: [{ name: 'policyreports', kind: 'PolicyReport', namespaced: true }, { name: 'clusterpolicyreports', kind: 'ClusterPolicyReport', namespaced: false }] });
     }
+    if (this.forbid) return this.status(res, 403, 'Forbidden', `policyreports.wgpolicyk8s.io is forbidden: User "reader" cannot ${req.method ?? 'GET'} resource "policyreports"`);
     const m = /^\/apis\/wgpolicyk8s\.io\/v1alpha2\/(?:namespaces\/([^/]+)\/)?(policyreports|clusterpolicyreports)(?:\/([^/]+))?$/.exec(path);
     if (!m) return this.status(res, 404, 'NotFound', `no such path ${path}`);
     const namespace = m[1] ?? '';

@@ -2,8 +2,9 @@
 // API server with the wgpolicyk8s.io reports API in front of it (cluster-reports-fake.ts): the
 // reports are the ones `scan -o policyreport` builds for the same objects; a report is written
 // only when its content changed; a namespace whose results are gone loses its report; nothing is
-// written while the CRDs are absent, and the reports appear once they are served; a failed write
-// is counted and retried without any change in the mesh; reports without our label are left alone.
+// written while the CRDs are absent (or while the reports are forbidden), and the reports appear
+// once they are served (allowed); a failed write is counted and retried without any change in the
+// mesh; reports without our label are left alone.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { defaultPolicy, type Policy } from '../../src/engine/index.js';
@@ -93,12 +94,13 @@ afterEach(async () => {
   }
 });
 
-async function setup(objects: Obj[], options: { crds?: boolean; failWrites?: number; seed?: StoredReport[] } = {}): Promise<Setup> {
+async function setup(objects: Obj[], options: { crds?: boolean; forbid?: boolean; failWrites?: number; seed?: StoredReport[] } = {}): Promise<Setup> {
   const api = new FakeApi();
   await api.listen();
   const reports = new FakeReportsApi(api);
   reports.crds = options.crds ?? true;
   reports.failWrites = options.failWrites ?? 0;
+  reports.forbid = options.forbid ?? false;
   for (const r of options.seed ?? []) reports.seed(r);
   await reports.listen();
   const byKey = new Map<string, Obj>();
@@ -204,6 +206,14 @@ describe('cluster mode: PolicyReports', () => {
     assert.equal(s.reports.reports.size, 0);
     s.reports.crds = true;
     await waitFor('the reports once the CRDs are served', () => matchesScan(s), 10_000);
+  });
+
+  test('no RBAC for the reports (403): none written, said in the status; written once allowed', async () => {
+    const s = await setup(base, { forbid: true });
+    await waitFor('the refusal in the status', () => /^not written: .*forbidden/.test(String((s.state.status() as { policyReports?: string }).policyReports)), 10_000);
+    assert.deepEqual(s.reports.writes, []);
+    s.reports.forbid = false;
+    await waitFor('the reports once allowed', () => matchesScan(s), 10_000);
   });
 
   test('a failed write is counted and retried without any change in the mesh', async () => {
