@@ -131,7 +131,7 @@ up() {
 
   log "node $NODE_NAME (containerd + runc + CNI bridge $NODE_BRIDGE + kubelet)"
   test/e2e-node/tools/node.sh start "$NODE_BIN" "$W/node" "$KUBECONFIG" "$PKI_DIR/ca.crt"
-  "$NODE_BIN/ctr" --address "$W/node/containerd.sock" -n k8s.io images import --local "$W/image/mtls-guard.tar" >"$W/image-import.txt"
+  "$NODE_BIN/ctr" --address "$W/node/containerd.sock" -n k8s.io images import --local "$W/image/mtls-guard.tar" >"$W/image-import.txt" 2>&1
   kc() { timeout 120 "$BIN/kubectl" "$@"; }
   kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null
   local node_ip

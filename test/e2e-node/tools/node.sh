@@ -176,11 +176,10 @@ EOF
   echo $! >"$W/containerd.pid"
   local i
   for i in $(seq 1 100); do [[ -S $W/containerd.sock ]] && break; sleep 0.1; done
-  "$CTRD_DIR/ctr" --address "$W/containerd.sock" version >&2
+  "$CTRD_DIR/ctr" --address "$W/containerd.sock" version >"$W/ctr.log" 2>&1 ||
+    { log "containerd did not start"; tail -n 20 "$W/containerd.log" >&2; false; }
   # No registry: the sandbox ("pause") image is compiled from k8s.io/kubernetes' build/pause.
-  "$CTRD_DIR/ctr" --address "$W/containerd.sock" -n k8s.io images import --local \
-    "$NB/pause.tar" >&2
-  "$CTRD_DIR/ctr" --address "$W/containerd.sock" -n k8s.io images ls -q >&2
+  "$CTRD_DIR/ctr" --address "$W/containerd.sock" -n k8s.io images import --local "$NB/pause.tar" >>"$W/ctr.log" 2>&1
 
   cat >"$W/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
