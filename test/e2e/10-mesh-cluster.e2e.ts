@@ -9,63 +9,14 @@
 // default server (single-object mode) is restored afterwards. (The namespace stays: this API
 // server has no namespace controller to finish deleting one.)
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { ensureNamespace, waitFor } from './lib/cluster.js';
-import { e2eEnv } from './lib/env.js';
+import { allSynced, apiServer, meshReaderKubeconfig, modelHas, objectsOf, Relay, startClusterMode, stopClusterMode, UNAVAILABLE } from './lib/cluster-mode.js';
 import { deniedMessage, deployment, destinationRule, peerAuthentication, serverErrors, yamlDocs, type Manifest } from './lib/manifests.js';
-import { basePolicy, metric, restoreBasePolicy, startServer, stopServer, waitForWebhooks, writePolicy } from './lib/server.js';
+import { basePolicy, metric, writePolicy } from './lib/server.js';
 import { kubectl, show, warnings } from './lib/tools.js';
 
 const NS = 'e2e-mesh';
-const UNAVAILABLE = 'Warning: mtls-guard: mesh state unavailable: judged this object alone';
-/** Namespace, Service, Deployment, StatefulSet, DaemonSet and the four Istio kinds (CRDs installed by e2e.sh). */
-const KINDS = 9;
-
-/** A TCP relay to the API server that can be cut (every connection reset, new ones refused) and restored. */
-class Relay {
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private cut = false;
-
-  constructor(target: { host: string; port: number }) {
-    this.server = createServer((client) => {
-      if (this.cut) {
-        client.destroy();
-        return;
-      }
-      const upstream = connect(target.port, target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    assert.ok(address && typeof address === 'object');
-    return address.port;
-  }
-
-  setCut(cut: boolean): void {
-    this.cut = cut;
-    if (cut) for (const s of this.sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.setCut(true);
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 function service(name: string): Manifest {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } };
@@ -80,14 +31,6 @@ function workload(name: string): Manifest {
   return d;
 }
 
-const objectsOf = (kind: string): Promise<number> => metric('mtls_guard_mesh_objects', { kind });
-const synced = (): Promise<number> => metric('mtls_guard_informer_synced');
-
-/** Waits until the server's caches hold `n` more objects of `kind` than `from`. */
-async function modelHas(kind: string, from: number, n = 1): Promise<void> {
-  await waitFor(`the webhook's model to hold ${n} more ${kind}`, async () => (await objectsOf(kind)) >= from + n, 30_000, 200);
-}
-
 function apply(docs: Manifest[], extra: string[] = []): ReturnType<typeof kubectl> {
   return kubectl(['apply', ...extra, '-f', '-'], { input: yamlDocs(...docs) });
 }
@@ -99,29 +42,12 @@ describe('cluster mode: mesh-aware admission through the real API server', () =>
   let relay: Relay;
 
   before(async () => {
-    const env = e2eEnv();
-    // The chart's ServiceAccount and its read-only ClusterRole (cluster.enabled is the default).
-    const token = kubectl(['create', 'token', env.release, '--namespace', env.releaseNamespace, '--duration', '2h']);
-    assert.equal(token.status, 0, show(token));
-    const admin = parse(readFileSync(env.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string; 'certificate-authority-data': string } }[] };
-    const cluster = admin.clusters[0]?.cluster;
-    assert.ok(cluster);
-    const target = new URL(cluster.server);
-    relay = new Relay({ host: target.hostname, port: Number(target.port || 443) });
+    // The chart's ServiceAccount and its read-only ClusterRole (cluster.enabled is the default),
+    // through a relay the test can cut.
+    const { url } = apiServer();
+    relay = new Relay({ host: url.hostname, port: Number(url.port || 443) });
     const port = await relay.listen();
-    const kubeconfig = join(env.work, 'mesh-reader.kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'relay', cluster: { server: `https://${target.hostname}:${port}`, 'certificate-authority-data': cluster['certificate-authority-data'] } }],
-        users: [{ name: 'mesh-reader', user: { token: token.stdout.trim() } }],
-        contexts: [{ name: 'mesh-reader', context: { cluster: 'relay', user: 'mesh-reader' } }],
-        'current-context': 'mesh-reader',
-      }),
-      { mode: 0o600 },
-    );
+    const kubeconfig = meshReaderKubeconfig('mesh-reader.kubeconfig', `https://${url.hostname}:${port}`);
 
     // The single-object rule allows DISABLE for both hosts and the details port: what refuses
     // below is the mesh rule alone.
@@ -132,20 +58,12 @@ describe('cluster mode: mesh-aware admission through the real API server', () =>
     pa.allow.push({ namespace: NS, selector: { app: 'details' }, ports: [9080], reason: 'details terminates its own TLS' });
     dr.allow.push({ host: `reviews.${NS}.svc.cluster.local`, reason: 'e2e: only the mesh rule judges it' }, { host: `details.${NS}.svc.cluster.local`, reason: 'details terminates its own TLS' });
     await writePolicy(policy);
-
-    stopServer();
-    startServer(['--kubeconfig', kubeconfig]);
-    await waitForWebhooks();
-    await waitFor('every informer to sync through the relay, with the ServiceAccount token', async () => (await synced()) === KINDS, 60_000, 250);
+    await startClusterMode(kubeconfig);
   });
 
   after(async () => {
-    // The policy first, while the server that reloads it runs; the restarted one reads it at start.
-    await restoreBasePolicy();
-    stopServer();
-    startServer();
+    await stopClusterMode();
     await relay.close();
-    await waitForWebhooks();
   });
 
   it('a DestinationRule DISABLE towards pods a namespace-wide STRICT policy covers is refused, naming it and the port', async () => {
@@ -183,7 +101,7 @@ describe('cluster mode: mesh-aware admission through the real API server', () =>
   it('watches cut: mesh rules skipped with the warning, single-object rules still refuse; then recovered', async () => {
     const judgedAlone = await metric('mtls_guard_mesh_state_unavailable_total');
     relay.setCut(true);
-    await waitFor('an informer to report failing', async () => (await synced()) < KINDS, 30_000, 200);
+    await waitFor('an informer to report failing', async () => !(await allSynced()), 30_000, 200);
 
     const alone = apply([reviewsRule], ['--dry-run=server']);
     assert.equal(alone.status, 0, `judged alone, the allowlisted host passes:\n${show(alone)}`);
@@ -195,7 +113,7 @@ describe('cluster mode: mesh-aware admission through the real API server', () =>
     assert.ok((await metric('mtls_guard_mesh_state_unavailable_total')) >= judgedAlone + 2);
 
     relay.setCut(false);
-    await waitFor('every informer to recover after its back-off', async () => (await synced()) === KINDS, 90_000, 500);
+    await waitFor('every informer to recover after its back-off', allSynced, 90_000, 500);
     const again = apply([reviewsRule], ['--dry-run=server']);
     assert.notEqual(again.status, 0, show(again));
     assert.match(deniedMessage(serverErrors(again.stderr)[0] ?? '') ?? '', /\[destinationrule-strict-conflict\]/, show(again));

@@ -47,6 +47,7 @@ pidfile="$W/apiserver.pid"
 if [[ -s "$pidfile" ]]; then
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null && [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *kube-apiserver* ]]; then
+    stopping=$SECONDS
     kill -TERM "$pid"
     for _ in $(seq 1 150); do
       kill -0 "$pid" 2>/dev/null || break
@@ -61,7 +62,7 @@ if [[ -s "$pidfile" ]]; then
       echo "restart-apiserver: kube-apiserver ($pid) still running" >&2
       exit 1
     fi
-    echo "restart-apiserver: stopped kube-apiserver ($pid)" >&2
+    echo "restart-apiserver: stopped kube-apiserver ($pid) in $((SECONDS - stopping)) s" >&2
   else
     echo "restart-apiserver: pid $pid is not a running kube-apiserver; starting a new one" >&2
   fi
