@@ -2,7 +2,7 @@
 // API server, `mtls-guard serve --kubeconfig` watching it, and the same dry-run creates of a
 // DestinationRule and a PeerAuthentication sent through the API server to the single-object
 // server and to the cluster-mode server in interleaved rounds; time to sync and memory.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -37,6 +37,8 @@ export interface ClusterModeOptions {
   rounds: number;
   warmup: number;
   concurrency: number;
+  /** When set, the cluster-mode server writes a V8 heap snapshot there at the end (after every figure is taken). */
+  heapSnapshotDir?: string;
   log: (msg: string) => void;
 }
 
@@ -92,10 +94,25 @@ async function switchTo(cluster: Cluster, target: Guard, other: Guard, yaml: str
   });
 }
 
+/** Signals `guard` to write a heap snapshot into `dir` and waits until the file stops growing. */
+async function heapSnapshot(guard: Guard, dir: string, log: (msg: string) => void): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(guard.pid, 'SIGUSR2');
+  let last = -1;
+  const file = await poll('heap snapshot written', 300_000, 1000, async () => {
+    const f = readdirSync(dir).find((x) => x.endsWith('.heapsnapshot') && !before.has(x));
+    if (!f) return {};
+    const size = statSync(join(dir, f)).size;
+    const done = size > 0 && size === last;
+    last = size;
+    return done ? { value: join(dir, f) } : {};
+  });
+  log(`heap snapshot of the cluster-mode server: ${file}`);
+}
+
 /** Runs the whole cluster-mode part; `single` stays running, the cluster-mode server is stopped. */
 export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterModeResults> {
   const { cluster, log } = o;
-  const loadavgBefore = loadavg().map((v) => Math.round(v * 100) / 100);
   const plan = planMesh(o.meshScale === 1 ? FULL_MESH : scaleMesh(FULL_MESH, o.meshScale));
   log(`creating the generated mesh (scale ${o.meshScale}) through the API server, ${o.concurrency} in flight`);
   const load = await loadMesh(cluster, plan, o.concurrency, log);
@@ -104,7 +121,8 @@ export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterMode
 
   const logFile = join(o.work, 'mtls-guard-cluster.log');
   const t0 = Date.now();
-  const guard = await startGuard({ certDir: o.certDir, logFile, extraArgs: ['--kubeconfig', o.kubeconfig] });
+  const nodeFlags = o.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapSnapshotDir}`] : [];
+  const guard = await startGuard({ certDir: o.certDir, logFile, extraArgs: ['--kubeconfig', o.kubeconfig], nodeFlags });
   const rss = sampleRss(guard.pid, 50);
   try {
     const syncSeconds = await poll('cluster mode synced', 600_000, 50, async () => {
@@ -126,6 +144,7 @@ export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterMode
     });
     const clusterGauges = gaugesSeconds === null ? null : await memory(guard);
     const syncedAtSeconds = syncedAt(logFile, t0);
+    const loadavgBefore = loadavg().map((v) => Math.round(v * 100) / 100);
 
     const caBundle = readFileSync(join(o.certDir, 'ca.crt')).toString('base64');
     const guards: Record<ClusterConfigId, Guard> = { single: o.single, cluster: guard };
@@ -181,6 +200,7 @@ export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterMode
     const unavailable = (metricValue(await metricsText(guard.metricsPort), 'mtls_guard_mesh_state_unavailable_total') ?? 0) - unavailableBefore;
     const [clusterEnd, singleEnd] = await Promise.all([memory(guard), memory(o.single)]);
     const peak = rss.stop().maxBytes;
+    if (o.heapSnapshotDir) await heapSnapshot(guard, o.heapSnapshotDir, log);
     return {
       meshScale: o.meshScale,
       load,

@@ -46,6 +46,7 @@ export interface ClusterModeResults {
   memory: { clusterSynced: MemoryPoint; clusterGauges: MemoryPoint | null; clusterEnd: MemoryPoint; clusterPeakRssBytes: number; singleEnd: MemoryPoint };
   /** Reviews judged without the mesh in cluster mode during the measurement (should be 0). */
   meshUnavailable: number;
+  /** Load average (1, 5, 15 min) once synced, before the interleaved rounds, and after them. */
   loadavgBefore: number[];
   loadavgAfter: number[];
 }
@@ -90,7 +91,7 @@ export function clusterMarkdown(c: ClusterModeResults): string {
     '### Cluster mode on the generated large mesh',
     '',
     `The mesh-model bench's generated mesh (scale ${c.meshScale}: ${kinds}) created through the API server in ${c.load.seconds} s (${c.load.concurrency} creates in flight, Namespaces first, ${c.load.retries} retried; Services headless, as the API server allocates cluster IPs at ~10/s and mtls-guard reads none). ` +
-      `Load average ${c.loadavgBefore.join(' ')} before this part, ${c.loadavgAfter.join(' ')} after. ` +
+      `Load average ${c.loadavgBefore.join(' ')} before the measurement below, ${c.loadavgAfter.join(' ')} after. ` +
       `Then the same dry-run creates through the API server, in ${c.rounds} interleaved rounds, to (d) the single-object server of the table above (\`--no-cluster\`) and (e) a second \`mtls-guard serve --kubeconfig\` (cluster mode, admin kubeconfig) watching that mesh; the webhook registration names DestinationRules and PeerAuthentications and is switched between them (each checked to be the one called). ` +
       `Objects: ${c.describe.destinationRule}; ${c.describe.peerAuthentication}.`,
     '',

@@ -24,6 +24,7 @@
 //                                               # --mesh-scale F, --concurrency N (mesh loader)
 //   npm run bench:apiserver -- --quick          # 60 creates, mesh at scale 0.05, no files written
 //   ... -- --no-write --out FILE                # any size, only print the markdown and write FILE (JSON)
+//   ... -- --heap-snapshot DIR                  # the cluster-mode server's V8 heap snapshot at the end, into DIR
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
@@ -46,6 +47,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     out: { type: 'string' },
+    'heap-snapshot': { type: 'string' },
   },
 });
 const positive = (name: string, v: string | undefined, fallback: number): number => {
@@ -230,7 +232,7 @@ async function main(): Promise<void> {
 
   const clusterMode = flags['skip-cluster'] || stopping
     ? undefined
-    : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log });
+    : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log, ...(flags['heap-snapshot'] && { heapSnapshotDir: flags['heap-snapshot'] }) });
 
   const results: ApiServerResults = {
     startedAt: started.toISOString(),
