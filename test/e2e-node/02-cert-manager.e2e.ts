@@ -8,7 +8,9 @@
 // does: Issuing=True through the status subresource) rotates the Secret, the kubelet updates the
 // mounted files, each pod reloads them (the served certificate's serial, read over TLS from the
 // pod IP, changes) and a steady stream of server-side dry-run creates sent from before the
-// renewal until every pod serves the new certificate has zero failed admissions.
+// renewal until every pod serves the new certificate has zero failed admissions. Then the same
+// for a CA rotation (the CA renewed, then the serving certificate): cainjector keeps the old CA
+// in caBundle beside the new one, so the pods' lag behind the Secret costs no admission.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -185,6 +187,100 @@ async function admit(i: number, sentAt: number): Promise<Outcome> {
   }
 }
 
+/** How many times the pod's server logged a certificate reload (src/server/tls.ts). */
+function reloads(pod: string): number {
+  const logs = ok(kubectl(['-n', NS, 'logs', pod]));
+  return logs.stdout.split('\n').filter((l) => l.includes('serving certificate reloaded')).length;
+}
+
+interface Rotation {
+  oldSerial: string;
+  newSerial: string;
+  /** The serving Secret's ca.crt (PEM) before and after. */
+  oldCa: string;
+  newCa: string;
+}
+
+/**
+ * Sends the admission stream (RATE_PER_S, alternating mutated Deployment / denied
+ * PeerAuthentication) from 2 s before `trigger` until TAIL_MS after every pod serves the serving
+ * Secret's new certificate (read over TLS from the pod IP), and asserts: the Secret rotated, every
+ * pod reloaded it without a restart (same pods, no container restart, the server logged the
+ * reload), and zero failed admissions. Prints the timeline.
+ */
+async function rotateUnderLoad(what: string, trigger: (timeline: string[], at: () => number) => Promise<void>): Promise<Rotation> {
+  const pods = releasePods(RELEASE, NS);
+  const restarts = (uid: string, list: typeof pods): number => (list.find((p) => p.metadata.uid === uid)?.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
+  const reloadsBefore = new Map(pods.map((p) => [p.metadata.name, reloads(p.metadata.name)]));
+  const oldSerial = secretSerial();
+  const oldCa = decode(secretData(TLS_CERT)['ca.crt']);
+
+  const t0 = Date.now();
+  const at = (): number => Date.now() - t0;
+  const timeline: string[] = [];
+  let doneAt: number | undefined;
+  const pending: Promise<Outcome>[] = [];
+  const stream = (async () => {
+    for (let i = 0; i < MAX_REQUESTS; i++) {
+      if (doneAt !== undefined && at() > doneAt + TAIL_MS) break;
+      const due = (i * 1000) / RATE_PER_S;
+      if (due > at()) await sleep(due - at());
+      pending.push(admit(i, at()));
+    }
+  })();
+  try {
+    await sleep(2000);
+    const triggeredAt = at();
+    timeline.push(`${triggeredAt} ms ${what}`);
+    await trigger(timeline, at);
+
+    let newSerial = oldSerial;
+    await waitFor('cert-manager to rotate the serving Secret', () => (newSerial = secretSerial()) !== oldSerial, 60_000);
+    const newCa = decode(secretData(TLS_CERT)['ca.crt']);
+    timeline.push(`${at()} ms Secret rotated: serial ${oldSerial} -> ${newSerial}`);
+
+    // Trust both CAs while probing: during a CA rotation a pod serves the old CA's certificate
+    // until the kubelet updates its files.
+    const trusted = `${oldCa}\n${newCa}`;
+    const served = new Map<string, string>();
+    await waitFor(
+      'every pod to serve the renewed certificate (kubelet updates the files, the server reloads them)',
+      async () => {
+        for (const p of pods) {
+          const s = await servedSerial(p.status.podIP ?? '', trusted).catch((err: unknown) => `error: ${String(err)}`);
+          if (served.get(p.metadata.name) !== s) timeline.push(`${at()} ms ${p.metadata.name} serves ${s}`);
+          served.set(p.metadata.name, s);
+        }
+        const done = [...served.values()].every((s) => s === newSerial);
+        if (done) doneAt = at();
+        return done;
+      },
+      120_000,
+      500,
+    );
+    await stream;
+    const outcomes = await Promise.all(pending);
+    const failed = outcomes.filter((o) => !o.ok);
+    const report = `${what}: ${outcomes.length} admissions over ${at()} ms, ${failed.length} failed; timeline:\n  ${timeline.join('\n  ')}`;
+    console.log(report);
+
+    assert.deepEqual(failed.slice(0, 10).map((o) => `#${o.i} at ${o.sentAt} ms: ${o.detail}`), [], `zero failed admissions expected; ${report}`);
+    assert.ok((outcomes[0]?.sentAt ?? Infinity) < triggeredAt, 'the stream started before the renewal');
+    assert.ok((outcomes.at(-1)?.sentAt ?? 0) >= (doneAt ?? Infinity), 'the stream ran until every pod served the new certificate');
+    assert.ok(isReady(certificate(TLS_CERT)), 'the Certificate is Ready again');
+    // Reloaded, not restarted: the same pods, no container restart, the reload logged.
+    const podsAfter = releasePods(RELEASE, NS);
+    assert.deepEqual(podsAfter.map((p) => p.metadata.uid).sort(), pods.map((p) => p.metadata.uid).sort(), 'the same pods');
+    assert.deepEqual(pods.map((p) => restarts(p.metadata.uid, podsAfter)), pods.map((p) => restarts(p.metadata.uid, pods)), 'no container restarted');
+    for (const p of pods) assert.ok(reloads(p.metadata.name) > (reloadsBefore.get(p.metadata.name) ?? 0), `${p.metadata.name} logged 'serving certificate reloaded' once more`);
+    return { oldSerial, newSerial, oldCa, newCa };
+  } finally {
+    doneAt ??= at() - TAIL_MS; // ends the stream on a failure too
+    await stream;
+    await Promise.allSettled(pending);
+  }
+}
+
 describe('node scenario 2: cert-manager mode with a real cert-manager', { timeout: 45 * 60_000 }, () => {
   let controller: ChildProcess | undefined;
   let cainjector: ChildProcess | undefined;
@@ -252,73 +348,32 @@ describe('node scenario 2: cert-manager mode with a real cert-manager', { timeou
   });
 
   it('a forced renewal rotates the Secret, every pod reloads the new files, and no admission fails meanwhile', async () => {
-    const pods = releasePods(RELEASE, NS);
-    const restartsBefore = pods.map((p) => (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0));
-    const oldSerial = secretSerial();
     const oldKey = secretData(TLS_CERT)['tls.key'];
-    const ca = decode(secretData(TLS_CERT)['ca.crt']);
     const bundlesBefore = caBundles();
-
-    const t0 = Date.now();
-    const at = (): number => Date.now() - t0;
-    const timeline: string[] = [];
-    let doneAt: number | undefined;
-    const pending: Promise<Outcome>[] = [];
-    const stream = (async () => {
-      for (let i = 0; i < MAX_REQUESTS; i++) {
-        if (doneAt !== undefined && at() > doneAt + TAIL_MS) break;
-        const due = (i * 1000) / RATE_PER_S;
-        if (due > at()) await sleep(due - at());
-        pending.push(admit(i, at()));
-      }
-    })();
-
-    await sleep(2000);
-    const renewedAt = at();
-    timeline.push(`${renewedAt} ms forced renewal of Certificate ${TLS_CERT}`);
-    forceRenewal(TLS_CERT);
-
-    let newSerial = oldSerial;
-    await waitFor('cert-manager to rotate the serving Secret', () => (newSerial = secretSerial()) !== oldSerial, 60_000);
-    timeline.push(`${at()} ms Secret rotated: serial ${oldSerial} -> ${newSerial}`);
-
-    const served = new Map<string, string>();
-    await waitFor(
-      'every pod to serve the renewed certificate (kubelet updates the files, the server reloads them)',
-      async () => {
-        for (const p of pods) {
-          const s = await servedSerial(p.status.podIP ?? '', ca).catch((err: unknown) => `error: ${String(err)}`);
-          if (served.get(p.metadata.name) !== s) timeline.push(`${at()} ms ${p.metadata.name} serves ${s}`);
-          served.set(p.metadata.name, s);
-        }
-        const done = [...served.values()].every((s) => s === newSerial);
-        if (done) doneAt = at();
-        return done;
-      },
-      120_000,
-      500,
-    );
-    await stream;
-    const outcomes = await Promise.all(pending);
-    const failed = outcomes.filter((o) => !o.ok);
-    const report = `${outcomes.length} admissions over ${at()} ms, ${failed.length} failed; timeline:\n  ${timeline.join('\n  ')}`;
-    console.log(report);
-
-    assert.deepEqual(failed.slice(0, 10).map((o) => `#${o.i} at ${o.sentAt} ms: ${o.detail}`), [], `zero failed admissions expected; ${report}`);
-    assert.ok((outcomes[0]?.sentAt ?? Infinity) < renewedAt, 'the stream started before the renewal');
-    assert.ok((outcomes.at(-1)?.sentAt ?? 0) >= (doneAt ?? Infinity), 'the stream ran until every pod served the new certificate');
+    const r = await rotateUnderLoad('forced renewal of the serving Certificate', async () => {
+      forceRenewal(TLS_CERT);
+    });
     assert.notEqual(secretData(TLS_CERT)['tls.key'], oldKey, 'a new private key (rotationPolicy: Always)');
     assert.deepEqual(caBundles(), bundlesBefore, 'same CA: caBundle unchanged');
-    assert.ok(isReady(certificate(TLS_CERT)), 'the Certificate is Ready again');
-    // Reloaded, not restarted: the same pods, no container restart.
-    const podsAfter = releasePods(RELEASE, NS);
-    assert.deepEqual(podsAfter.map((p) => p.metadata.uid).sort(), pods.map((p) => p.metadata.uid).sort(), 'the same pods');
-    assert.deepEqual(
-      pods.map((p) => (podsAfter.find((q) => q.metadata.uid === p.metadata.uid)?.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0)),
-      restartsBefore,
-      'no container restarted',
-    );
-    const logs = kubectl(['-n', NS, 'logs', '-l', `app.kubernetes.io/instance=${RELEASE}`, '--tail=-1']);
-    assert.ok(logs.stdout.includes('serving certificate reloaded'), `the server logged the reload:\n${logs.stdout.slice(-2000)}${logs.stderr}`);
+    assert.equal(r.newCa, r.oldCa, 'same CA');
+  });
+
+  it('a CA rotation (CA renewed, then the serving certificate): caBundle holds both CAs, pods reload, no admission fails', async () => {
+    const oldCaSecret = secretData(CA_CERT)['tls.crt'];
+    const r = await rotateUnderLoad('forced renewal of the CA Certificate, then of the serving one', async (timeline, at) => {
+      forceRenewal(CA_CERT);
+      await waitFor('cert-manager to renew the CA', () => secretData(CA_CERT)['tls.crt'] !== oldCaSecret && isReady(certificate(CA_CERT)), 60_000);
+      timeline.push(`${at()} ms CA Secret rotated`);
+      forceRenewal(TLS_CERT);
+    });
+    assert.notEqual(r.newCa, r.oldCa, 'the serving Secret carries the new CA');
+    // cainjector merges (CAInjectorMerging, GA, on by default): new CA appended, old kept until it
+    // expires, so pods still serving a certificate of the old CA stay trusted meanwhile.
+    await waitFor('cainjector to add the new CA to both caBundles', () => caBundles().every((b) => decode(b).includes(r.newCa.trim())), 60_000);
+    for (const b of caBundles()) {
+      const pem = decode(b);
+      assert.ok(pem.includes(r.oldCa.trim()), 'the old CA stays in caBundle until it expires');
+      assert.equal(pem.match(/BEGIN CERTIFICATE/g)?.length, 2, 'caBundle = old CA + new CA');
+    }
   });
 });
