@@ -25,7 +25,8 @@
 //     the test does not use). The ACME HTTP-01 solver options are therefore left empty.
 //   - Upstream's "kube-system" cluster resource namespace is kept (ClusterIssuer secrets).
 //
-// Logs go to stderr through klog (-v=N raises the level). SIGINT/SIGTERM stop the process.
+// Logs go to stderr through klog (-v=N raises the level). SIGINT/SIGTERM stop the process, and
+// so does the end of its parent process (PR_SET_PDEATHSIG).
 package main
 
 import (
@@ -104,6 +105,16 @@ func main() {
 		os.Exit(2)
 	}
 
+	// Test tool: never outlive the process that started it (a test runner killed before its
+	// after() hook must not leave cert-manager running against the next cluster). Linux only.
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
+		fmt.Fprintf(os.Stderr, "cert-manager-e2e: prctl(PR_SET_PDEATHSIG): %v\n", errno)
+		os.Exit(1)
+	}
+	if os.Getppid() == 1 {
+		fmt.Fprintln(os.Stderr, "cert-manager-e2e: parent already gone")
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := klog.NewKlogr().WithName("cert-manager-e2e")
