@@ -1,7 +1,7 @@
 // cert-manager controller + cainjector for the node e2e suite (test/e2e-node/02-cert-manager.e2e.ts),
 // built from the root module github.com/cert-manager/cert-manager (its cmd/* are nested modules the
 // Go proxy does not serve). Test tool only, not part of the product: see main.go and README.md.
-module mtls-guard/test/e2e-node/cert-manager
+module mtls-guard/test/e2e-node/cert-manager-e2e // the binary is named after it
 
 go 1.26.8
 
