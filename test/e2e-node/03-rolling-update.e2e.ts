@@ -12,56 +12,14 @@
 // Service, then the server's drain on SIGTERM (readiness off, `Connection: close` on every answer,
 // idle keep-alive connections ended, in-flight reviews finished).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import https from 'node:https';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import { DENIED_PREFIX, deployment, peerAuthentication } from '../e2e/lib/manifests.js';
-import { waitFor } from '../lib/wait.js';
+import { helm, installRelease, kubectl, kubectlAsync, kubectlJson, nodeEnv, ok, podReady, show, uninstallRelease, waitFor, type Pod, type Run } from './lib.js';
 
-// ---- shared with 04 until test/e2e-node/lib.ts has them ----
-interface NodeEnv {
-  root: string;
-  bin: string;
-  kubeconfig: string;
-  chart: string;
-  image: { repository: string; tag: string };
-  kubeConfig: k8s.KubeConfig;
-}
-let env: NodeEnv | undefined;
-function nodeEnv(): NodeEnv {
-  if (env) return env;
-  const need = (name: string): string => {
-    const v = process.env[name];
-    if (!v) throw new Error(`${name} is not set: run with \`npm run e2e:node\` (scripts/e2e-node.sh)`);
-    return v;
-  };
-  const image = need('E2E_IMAGE');
-  const colon = image.lastIndexOf(':');
-  if (colon <= image.lastIndexOf('/')) throw new Error(`E2E_IMAGE must be repository:tag, got ${image}`);
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(need('KUBECONFIG'));
-  const root = need('E2E_ROOT');
-  env = { root, bin: need('E2E_BIN'), kubeconfig: need('KUBECONFIG'), chart: join(root, 'charts', 'mtls-guard'), image: { repository: image.slice(0, colon), tag: image.slice(colon + 1) }, kubeConfig };
-  return env;
-}
-const core = (): k8s.CoreV1Api => nodeEnv().kubeConfig.makeApiClient(k8s.CoreV1Api);
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-function helm(args: readonly string[], timeoutMs = 240_000): Run {
-  const e = nodeEnv();
-  const r = spawnSync(join(e.bin, 'helm'), args, { cwd: e.root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, KUBECONFIG: e.kubeconfig } });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 /** helm without blocking the event loop (the request stream keeps running meanwhile). */
 function helmAsync(args: readonly string[], timeoutMs: number): Promise<Run> {
   const e = nodeEnv();
@@ -72,66 +30,21 @@ function helmAsync(args: readonly string[], timeoutMs: number): Promise<Run> {
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
+    child.once('close', (status) => resolve({ command: `helm ${args.join(' ')}`, status, stdout, stderr }));
   });
 }
 
-interface PodState {
-  name: string;
-  ip: string | undefined;
-  ready: boolean;
-  terminating: boolean;
-  restarts: number;
-}
-async function podsOf(namespace: string, release: string): Promise<PodState[]> {
-  const list = await core().listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/instance=${release}` });
-  return list.items.map((p) => ({
-    name: p.metadata?.name ?? '',
-    ip: p.status?.podIP,
-    ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-    terminating: p.metadata?.deletionTimestamp !== undefined,
-    restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
-  }));
+/** The release's pods, read without blocking the event loop. */
+async function podsNow(release: string, namespace: string): Promise<Pod[]> {
+  const r = await kubectlAsync(['-n', namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'], { timeoutMs: 30_000 });
+  if (r.status !== 0) throw new Error(show(r));
+  return (JSON.parse(r.stdout) as { items: Pod[] }).items;
 }
 
-/**
- * `helm install --wait` of the chart with the node's image in `namespace` (restricted Pod
- * Security), cluster mode off (pods cannot reach the API server here), webhook configurations
- * named after the namespace and matching only the `target` namespace (created, labelled).
- */
-async function installRelease(release: string, namespace: string, target: string, values: Record<string, unknown>): Promise<void> {
-  const e = nodeEnv();
-  await core().createNamespace({ body: { metadata: { name: namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
-  await core().createNamespace({ body: { metadata: { name: target, labels: { [namespace]: 'target' } } } });
-  const dir = mkdtempSync(join(tmpdir(), `${namespace}-`));
-  const file = join(dir, 'values.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      image: { ...e.image, pullPolicy: 'Never' },
-      cluster: { enabled: false },
-      webhook: { validatingConfigurationName: `${namespace}.validate.mtls-guard.io`, mutatingConfigurationName: `${namespace}.mutate.mtls-guard.io`, matchNamespaceLabels: { [namespace]: 'target' } },
-      ...values,
-    }),
-  );
-  try {
-    const r = helm(['install', release, e.chart, '-n', namespace, '-f', file, '--wait', '--timeout', '180s']);
-    assert.equal(r.status, 0, `helm install: ${r.stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function uninstallRelease(release: string, namespace: string, target: string): Promise<void> {
-  helm(['uninstall', release, '-n', namespace, '--wait', '--timeout', '120s']);
-  for (const name of [target, namespace]) await core().deleteNamespace({ name }).catch(() => undefined);
-}
-// ---- end of shared part ----
-
-const RELEASE = 'roll';
-const NS = 'e2e-node-roll';
-/** Judged namespace: the release's webhooks match only namespaces labelled e2e-node-roll=target. */
-const TARGET = 'e2e-node-roll-target';
+const RELEASE = 'n03';
+const NS = 'mtls-guard-n03';
+/** The judged namespace: this release's webhooks match only namespaces labelled n03=target. */
+const TARGET = 'n03-target';
 const RATE_PER_S = 20;
 const SPACING_MS = 1000 / RATE_PER_S;
 /** 150 s of stream at most: the roll takes ~20-30 s on this node. */
@@ -159,10 +72,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 type Post = (path: string, body: unknown) => Promise<{ status: number; body: string }>;
 async function apiClient(): Promise<Post> {
-  const e = nodeEnv();
-  const server = new URL(e.kubeConfig.getCurrentCluster()?.server ?? '');
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(nodeEnv().kubeconfig);
+  const server = new URL(kubeConfig.getCurrentCluster()?.server ?? '');
   const tls: https.RequestOptions = {};
-  await e.kubeConfig.applyToHTTPSOptions(tls);
+  await kubeConfig.applyToHTTPSOptions(tls);
   const agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: tls.ca, cert: tls.cert, key: tls.key });
   return (path, body) =>
     new Promise((resolve, reject) => {
@@ -185,7 +99,7 @@ async function apiClient(): Promise<Post> {
 
 /** Even: a Deployment that must come back mutated; odd: a PeerAuthentication DISABLE that must be denied. */
 async function admit(post: Post, i: number, sentAt: number, now: () => number): Promise<Omit<Outcome, 'i' | 'sentAt' | 'ms'>> {
-  const name = `roll-${i}`;
+  const name = `load-${i}`;
   try {
     if (i % 2 === 0) {
       const r = await post(`/apis/apps/v1/namespaces/${TARGET}/deployments?dryRun=All`, deployment(TARGET, name));
@@ -214,30 +128,44 @@ function messageOf(body: string): string {
   }
 }
 
-/** client-node's model classes as plain JSON, for deepEqual. */
-const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
-
-const ready = (p: PodState): boolean => p.ready && !p.terminating;
+const terminating = (p: Pod): boolean => p.metadata.deletionTimestamp !== undefined;
+const ready = (p: Pod): boolean => podReady(p) && !terminating(p);
+const restarts = (p: Pod): number => (p.status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
 
 describe('node scenario 3: helm upgrade rolls two replicas under a steady stream of admissions', () => {
-  before(async () => {
-    await installRelease(RELEASE, NS, TARGET, { replicaCount: 2 });
+  before(() => {
+    installRelease({
+      release: RELEASE,
+      namespace: NS,
+      namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'restricted' },
+      args: [
+        '--set', 'replicaCount=2',
+        // The pods cannot reach this API server (test/e2e-node/README.md "Cluster mode in the pods").
+        '--set', 'cluster.enabled=false',
+        '--set', `webhook.validatingConfigurationName=${NS}.validate.mtls-guard.io`,
+        '--set', `webhook.mutatingConfigurationName=${NS}.mutate.mtls-guard.io`,
+        '--set', `webhook.matchNamespaceLabels.${RELEASE}=target`,
+      ],
+    });
+    ok(kubectl(['create', 'namespace', TARGET]));
+    ok(kubectl(['label', 'namespace', TARGET, `${RELEASE}=target`]));
   });
 
   after(async () => {
-    await uninstallRelease(RELEASE, NS, TARGET);
+    kubectl(['delete', 'namespace', TARGET, '--ignore-not-found', '--wait=false']);
+    await uninstallRelease(RELEASE, NS);
   });
 
   it(`answers every dry-run create (${RATE_PER_S}/s) while the pods are replaced one by one`, async () => {
-    const before = await podsOf(NS, RELEASE);
+    const before = await podsNow(RELEASE, NS);
     assert.equal(before.length, 2, `two pods before the roll: ${JSON.stringify(before)}`);
     assert.ok(before.every(ready), `both Ready before the roll: ${JSON.stringify(before)}`);
-    const oldNames = new Set(before.map((p) => p.name));
+    const oldNames = new Set(before.map((p) => p.metadata.name));
     // Kubernetes 1.36 here: the chart's preStopAction auto picks the kubelet's own sleep action.
-    const rendered = await nodeEnv().kubeConfig.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: `${RELEASE}-mtls-guard`, namespace: NS });
-    assert.deepEqual(plain(rendered.spec?.template.spec?.containers[0]?.lifecycle?.preStop), { sleep: { seconds: 5 } });
-    assert.deepEqual(plain(rendered.spec?.strategy?.rollingUpdate), { maxUnavailable: 0, maxSurge: 1 });
-    const pdb = await nodeEnv().kubeConfig.makeApiClient(k8s.PolicyV1Api).readNamespacedPodDisruptionBudget({ name: `${RELEASE}-mtls-guard`, namespace: NS });
+    const rendered = kubectlJson<k8s.V1Deployment>(['-n', NS, 'get', 'deployment', `${RELEASE}-mtls-guard`]);
+    assert.deepEqual(rendered.spec?.template.spec?.containers[0]?.lifecycle?.preStop, { sleep: { seconds: 5 } });
+    assert.deepEqual(rendered.spec?.strategy?.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
+    const pdb = kubectlJson<k8s.V1PodDisruptionBudget>(['-n', NS, 'get', 'poddisruptionbudget', `${RELEASE}-mtls-guard`]);
     assert.equal(pdb.status?.currentHealthy, 2, 'the PodDisruptionBudget sees both pods');
 
     const t0 = Date.now();
@@ -271,18 +199,21 @@ describe('node scenario 3: helm upgrade rolls two replicas under a steady stream
 
     // Watch the pods until both old ones are deleted and two new ones are Ready.
     let seen = '';
-    let after: PodState[] = [];
+    let after: Pod[] = [];
     await waitFor(
       'the roll to finish: old pods deleted, two new pods Ready',
       async () => {
-        after = await podsOf(NS, RELEASE);
-        const state = after.map((p) => `${p.name}${oldNames.has(p.name) ? '(old)' : ''}:${p.terminating ? 'terminating' : p.ready ? 'ready' : 'not-ready'}`).join(' ');
+        after = await podsNow(RELEASE, NS);
+        const state = after
+          .map((p) => `${p.metadata.name}${oldNames.has(p.metadata.name) ? '(old)' : ''}:${terminating(p) ? 'terminating' : podReady(p) ? 'ready' : 'not-ready'}`)
+          .join(' ');
         if (state !== seen) timeline.push(`${at()} ms ${(seen = state)}`);
-        const done = after.length === 2 && after.every((p) => !oldNames.has(p.name) && ready(p));
+        const done = after.length === 2 && after.every((p) => !oldNames.has(p.metadata.name) && ready(p));
         if (done) rollDoneAt = at();
         return done;
       },
-      { timeoutMs: 150_000, intervalMs: 200 },
+      150_000,
+      500,
     );
     await stream;
     const outcomes = await Promise.all(pending);
@@ -310,12 +241,12 @@ describe('node scenario 3: helm upgrade rolls two replicas under a steady stream
     // Two new pods, Ready, never restarted, and the old ones left through their preStop hook.
     assert.equal(after.length, 2);
     for (const p of after) {
-      assert.ok(!oldNames.has(p.name), `${p.name} is a new pod`);
-      assert.ok(ready(p), `${p.name} Ready`);
-      assert.equal(p.restarts, 0, `${p.name} never restarted`);
+      assert.ok(!oldNames.has(p.metadata.name), `${p.metadata.name} is a new pod`);
+      assert.ok(ready(p), `${p.metadata.name} Ready`);
+      assert.equal(restarts(p), 0, `${p.metadata.name} never restarted`);
     }
-    const events = await core().listNamespacedEvent({ namespace: NS });
-    const hookFailures = (events.items ?? []).filter((e) => e.reason === 'FailedPreStopHook' || e.reason === 'FailedKillPod');
+    const events = kubectlJson<{ items: k8s.CoreV1Event[] }>(['-n', NS, 'get', 'events']);
+    const hookFailures = events.items.filter((e) => e.reason === 'FailedPreStopHook' || e.reason === 'FailedKillPod');
     assert.deepEqual(hookFailures.map((e) => `${e.involvedObject.name}: ${e.reason}: ${e.message ?? ''}`), [], 'the old pods stopped through preStop and the drain');
   });
 
