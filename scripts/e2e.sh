@@ -7,8 +7,9 @@
 # 4. makes the webhook's CA and serving certificate (mtls-guard certs --ip 127.0.0.1) and starts
 #    `mtls-guard serve` as a local process (test/e2e/webhook-server.sh): there is no kubelet, so
 #    the chart's Deployment is stored but never runs;
-# 5. installs the Istio CRDs, a stand-in OpenShift DeploymentConfig CRD, and the Helm chart with
-#    webhook.url=https://127.0.0.1:PORT and webhook.caBundle;
+# 5. installs the Istio CRDs, a stand-in OpenShift DeploymentConfig CRD, the wgpolicyk8s.io
+#    PolicyReport CRDs (test/e2e/tools/policyreport-crds.sh: Kyverno's pinned module, cached), and
+#    the Helm chart with webhook.url=https://127.0.0.1:PORT and webhook.caBundle;
 # 6. waits until both webhooks answer through the API server, runs test/e2e/*.e2e.ts (node:test,
 #    one file at a time: they share the cluster and the server);
 # 7. always stops the server, the API server and etcd (trap), also on failure or Ctrl-C.
@@ -124,9 +125,11 @@ set +a
 log "mtls-guard serve on https://127.0.0.1:$WEBHOOK_PORT (metrics :$METRICS_PORT)"
 bash test/e2e/webhook-server.sh start "$W"
 
-log "CRDs: Istio (istio.io/api, pinned) and a stand-in OpenShift DeploymentConfig"
+log "CRDs: Istio (istio.io/api, pinned), a stand-in OpenShift DeploymentConfig, wgpolicyk8s.io PolicyReports (kyverno module, pinned)"
 kc apply -f "$BIN/istio-crds.yaml" >/dev/null
 kc apply -f test/e2e/manifests/deploymentconfig-crd.yaml >/dev/null
+POLICYREPORT_CRDS=$(bash test/e2e/tools/policyreport-crds.sh | tail -n 1)
+kc apply --server-side -f "$POLICYREPORT_CRDS/policyreport-crds.yaml" >/dev/null
 kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 log "helm install $RELEASE charts/mtls-guard (webhook.url=https://127.0.0.1:$WEBHOOK_PORT)"
