@@ -114,7 +114,14 @@ export interface ReportWriterOptions {
   rediscoverMs: number;
   /** Called when the CRDs appear after having been absent: the caller hands in fresh reports. */
   onServed?: () => void;
+  /**
+   * How often the cluster's reports are compared again even without a change in the mesh (ms;
+   * default 10 min): a report deleted or edited by hand comes back then.
+   */
+  resyncMs?: number;
 }
+
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
 
 /** The PolicyReports of one server kept current in the cluster; see the file comment. */
 export class PolicyReportWriter {
@@ -126,6 +133,8 @@ export class PolicyReportWriter {
   private forbidden: string | undefined;
   /** Content hash by key of what the cluster holds after the last run that fully succeeded. */
   private written: Map<string, string> | undefined;
+  /** When the cluster's reports were last listed and compared (ms since the epoch). */
+  private lastCompared = 0;
   private desired: PolicyReport[] | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -159,6 +168,10 @@ export class PolicyReportWriter {
   tick(): void {
     if (this.running || this.abort.signal.aborted) return;
     if (this.failed) return this.kick();
+    if (this.written && Date.now() - this.lastCompared >= (this.options.resyncMs ?? DEFAULT_RESYNC_MS)) {
+      this.written = undefined;
+      return this.kick();
+    }
     if (this.served === false && Date.now() - this.lastDiscovery >= this.options.rediscoverMs) this.kick();
   }
 
@@ -290,6 +303,7 @@ export class PolicyReportWriter {
       // The reports at hand were computed before the refusal: have them computed afresh.
       this.options.onServed?.();
     }
+    this.lastCompared = Date.now();
     const written = new Map<string, string>();
     const counts = { created: 0, replaced: 0, deleted: 0, unchanged: 0 };
     for (const [key, { report, hash }] of want) {

@@ -12,7 +12,7 @@ import { MeshModel } from '../../src/mesh/index.js';
 import { policyReports, type PolicyReport } from '../../src/reports/policy-report.js';
 import { scanOf } from '../../src/reports/scan-report.js';
 import { meshGauges, scanGauges } from '../../src/server/cluster-gauges.js';
-import { reportContent } from '../../src/server/cluster-reports.js';
+import { PolicyReportWriter, reportContent } from '../../src/server/cluster-reports.js';
 import { startClusterState, type ClusterState } from '../../src/server/cluster-state.js';
 import { createMetrics, type Metrics } from '../../src/server/metrics.js';
 import { FakeApi, PATHS } from './cluster-fake-api.js';
@@ -251,6 +251,40 @@ describe('cluster mode: PolicyReports', () => {
     await waitFor('the gauges computed', async () => (await metric(metrics, 'mtls_guard_mesh_plaintext_ports', { namespace: NS })) === 0 && state.current(policy).ok);
     assert.deepEqual(reports.writes, []);
     assert.equal((state.status() as { policyReports?: string }).policyReports, 'disabled (--no-policy-reports)');
+  });
+
+  test('a report deleted by hand comes back at the next resync, with no change in the mesh', async () => {
+    const api = new FakeApi();
+    await api.listen();
+    const reports = new FakeReportsApi(api);
+    await reports.listen();
+    const metrics = createMetrics();
+    const writer = new PolicyReportWriter(reports.kubeConfig(), { logger: memoryLogger().logger, metrics, rediscoverMs: 100, resyncMs: 0 });
+    try {
+      writer.update(scanned(base, defaultPolicy()));
+      await waitFor('the first reports', () => reports.report(NS) !== undefined && reports.report('') !== undefined);
+      await writer.idle();
+      // Nothing changed and no resync due: a tick sends nothing (resyncMs 0 is always due, so
+      // first a writer that never resyncs shows the quiet case).
+      const quiet = new PolicyReportWriter(reports.kubeConfig(), { logger: memoryLogger().logger, metrics: createMetrics(), rediscoverMs: 100, resyncMs: 3_600_000 });
+      quiet.update(scanned(base, defaultPolicy()));
+      await quiet.idle();
+      const writes = reports.writes.length;
+      quiet.tick();
+      await quiet.idle();
+      assert.equal(reports.writes.length, writes, 'the same content: nothing written');
+      await quiet.close();
+
+      reports.reports.delete(`${NS}/mtls-guard-mesh`);
+      writer.tick();
+      await writer.idle();
+      assert.ok(reports.report(NS), 'recreated at the resync');
+      assert.equal(reports.writes.at(-1), `POST ${NS}/mtls-guard-mesh`);
+    } finally {
+      await writer.close();
+      await reports.close();
+      await api.close();
+    }
   });
 
   test('the gauges from a scan are the gauges from the model', () => {
