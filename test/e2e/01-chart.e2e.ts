@@ -31,12 +31,21 @@ function template(...sets: string[]): Doc[] {
     .filter((d): d is Doc => d !== null);
 }
 
-function hook(docs: Doc[], kind: string): Hook {
+type NamedHook = Hook & { name: string };
+
+/** The webhooks of the configuration of `kind`, by name. */
+function hooks(docs: Doc[], kind: string): Map<string, Hook> {
   const doc = docs.find((d) => d.kind === kind);
   assert.ok(doc, `helm template rendered no ${kind}`);
-  const hooks = doc['webhooks'] as Hook[];
-  assert.equal(hooks.length, 1);
-  return hooks[0] as Hook;
+  return new Map((doc['webhooks'] as NamedHook[]).map((h) => [h.name, h]));
+}
+
+/** The configuration's main webhook (validate.mtls-guard.io or mutate.mtls-guard.io). */
+function hook(docs: Doc[], kind: string): Hook {
+  const name = kind === 'ValidatingWebhookConfiguration' ? 'validate.mtls-guard.io' : 'mutate.mtls-guard.io';
+  const h = hooks(docs, kind).get(name);
+  assert.ok(h, `${kind} has no webhook ${name}`);
+  return h;
 }
 
 /** Resources per API group, from a webhook's rules. */
@@ -78,7 +87,8 @@ describe('helm chart charts/mtls-guard', () => {
     // certificates.mode secret: caBundle comes from webhook.caBundle (the other modes: 09-install-modes).
     const docs = template('certificates.mode=secret', 'webhook.caBundle=Q0E=');
     const kinds = docs.map((d) => d.kind).sort();
-    assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
+    // Two ClusterRoles in cluster mode (the default): the mesh reader and the PolicyReport writer.
+    assert.deepEqual(kinds, ['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']);
 
     const validate = hook(docs, 'ValidatingWebhookConfiguration');
     const mutate = hook(docs, 'MutatingWebhookConfiguration');
@@ -99,6 +109,18 @@ describe('helm chart charts/mtls-guard', () => {
     assert.deepEqual(ruleMap(mutate), WORKLOADS);
     assert.equal(mutate.reinvocationPolicy, 'IfNeeded');
     assert.equal(validate.reinvocationPolicy, undefined);
+    // Cluster mode (the default) adds the DELETE webhook: warnings only, so it never blocks a deletion.
+    assert.deepEqual([...hooks(docs, 'ValidatingWebhookConfiguration').keys()], ['validate.mtls-guard.io', 'validate-delete.mtls-guard.io']);
+    assert.deepEqual([...hooks(docs, 'MutatingWebhookConfiguration').keys()], ['mutate.mtls-guard.io']);
+    const deletes = hooks(docs, 'ValidatingWebhookConfiguration').get('validate-delete.mtls-guard.io') as Hook;
+    assert.deepEqual(deletes.clientConfig, validate.clientConfig);
+    assert.deepEqual(deletes.rules, [
+      { apiGroups: ['security.istio.io'], apiVersions: ['*'], resources: ['peerauthentications'], operations: ['DELETE'], scope: 'Namespaced' },
+      { apiGroups: ['networking.istio.io'], apiVersions: ['*'], resources: ['destinationrules'], operations: ['DELETE'], scope: 'Namespaced' },
+    ]);
+    assert.equal(deletes.failurePolicy, 'Ignore');
+    assert.deepEqual(deletes.namespaceSelector, validate.namespaceSelector);
+    assert.equal(deletes.timeoutSeconds, validate.timeoutSeconds);
 
     const sa = docs.find((d) => d.kind === 'ServiceAccount') as Doc;
     assert.equal(sa['automountServiceAccountToken'], false);
@@ -137,22 +159,32 @@ describe('helm chart charts/mtls-guard', () => {
     ]);
   });
 
-  it('cluster mode: a read-only ClusterRole on exactly the kinds the mesh model reads; off: no RBAC, no token', () => {
+  it('cluster mode: a read-only ClusterRole on exactly the kinds the mesh model reads, one on the PolicyReports; off: no RBAC, no token', () => {
     const docs = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'networkPolicy.enabled=true');
-    const role = docs.find((d) => d.kind === 'ClusterRole') as Doc & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
-    assert.equal(role.metadata?.name, 'rel-mtls-guard-guard-mesh-reader');
-    assert.deepEqual(
-      role.rules.map((r) => ({ ...r, resources: [...r.resources].sort() })),
-      [
-        { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['apps'], resources: ['daemonsets', 'deployments', 'statefulsets'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['networking.istio.io'], resources: ['destinationrules', 'serviceentries'], verbs: ['get', 'list', 'watch'] },
-      ],
-    );
-    const binding = docs.find((d) => d.kind === 'ClusterRoleBinding') as Doc & { roleRef: { kind: string; name: string }; subjects: unknown[] };
-    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rel-mtls-guard-guard-mesh-reader' });
-    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-mtls-guard', namespace: 'guard' }]);
+    type Role = Doc & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    const named = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata?.name === name);
+    const rulesOf = (role: Role | undefined) => role?.rules.map((r) => ({ ...r, resources: [...r.resources].sort() }));
+    const read = ['get', 'list', 'watch'];
+    assert.deepEqual(rulesOf(named('ClusterRole', 'rel-mtls-guard-guard-mesh-reader') as Role | undefined), [
+      { apiGroups: [''], resources: ['namespaces', 'services'], verbs: read },
+      { apiGroups: ['apps'], resources: ['daemonsets', 'deployments', 'statefulsets'], verbs: read },
+      { apiGroups: ['batch'], resources: ['cronjobs', 'jobs'], verbs: read },
+      { apiGroups: ['apps.openshift.io'], resources: ['deploymentconfigs'], verbs: read },
+      { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: read },
+      { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies', 'peerauthentications'], verbs: read },
+      { apiGroups: ['networking.istio.io'], resources: ['destinationrules', 'serviceentries'], verbs: read },
+    ]);
+    // Writes: only the PolicyReports the server keeps, nothing else.
+    assert.deepEqual(rulesOf(named('ClusterRole', 'rel-mtls-guard-guard-policy-reports') as Role | undefined), [
+      { apiGroups: ['wgpolicyk8s.io'], resources: ['clusterpolicyreports', 'policyreports'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+    ]);
+    for (const name of ['rel-mtls-guard-guard-mesh-reader', 'rel-mtls-guard-guard-policy-reports']) {
+      const binding = named('ClusterRoleBinding', name) as Doc & { roleRef: { kind: string; name: string }; subjects: unknown[] };
+      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name });
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-mtls-guard', namespace: 'guard' }]);
+    }
+    const noReports = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'cluster.policyReports.enabled=false');
+    assert.deepEqual(noReports.filter((d) => d.kind?.startsWith('ClusterRole')).map((d) => d.metadata?.name), ['rel-mtls-guard-guard-mesh-reader', 'rel-mtls-guard-guard-mesh-reader']);
     // denyEgress in cluster mode: egress only on the API server's ports (443 as the Service, 6443 as it listens).
     type Policy = Doc & { spec: { policyTypes: string[]; egress: { ports: { port: number; protocol: string }[]; to?: unknown[] }[] } };
     const np = docs.find((d) => d.kind === 'NetworkPolicy') as Policy;
@@ -163,6 +195,7 @@ describe('helm chart charts/mtls-guard', () => {
 
     const off = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'networkPolicy.enabled=true', 'cluster.enabled=false');
     assert.deepEqual(off.filter((d) => d.kind?.startsWith('ClusterRole')), []);
+    assert.deepEqual([...hooks(off, 'ValidatingWebhookConfiguration').keys()], ['validate.mtls-guard.io'], 'without the mesh a DELETE has nothing to warn about');
     const pod = (off.find((d) => d.kind === 'Deployment') as Doc & { spec: { template: { spec: { automountServiceAccountToken: boolean; containers: { args: string[] }[] } } } }).spec.template.spec;
     assert.equal(pod.automountServiceAccountToken, false);
     assert.ok(pod.containers[0]?.args.includes('--no-cluster'));
@@ -224,7 +257,7 @@ describe('the release installed for this run (read back with @kubernetes/client-
     assert.equal(v.metadata?.labels?.['app.kubernetes.io/managed-by'], 'Helm');
   });
 
-  it('stored the policy ConfigMap, the ServiceAccount, and only the read-only mesh binding for it', async () => {
+  it('stored the policy ConfigMap, the ServiceAccount, and only the cluster-mode bindings for it (mesh reader, PolicyReport writer)', async () => {
     const env = e2eEnv();
     const cm = await core().readNamespacedConfigMap({ name: `${env.release}-policy`, namespace: env.releaseNamespace });
     // Helm merges the given policy over values.yaml's defaults: every key given is there as given.
@@ -234,14 +267,22 @@ describe('the release installed for this run (read back with @kubernetes/client-
     const rbac = kubeConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
     const ours = (b: k8s.V1ClusterRoleBinding | k8s.V1RoleBinding): boolean =>
       (b.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === env.release && s.namespace === env.releaseNamespace);
-    const name = `${env.release}-${env.releaseNamespace}-mesh-reader`;
+    const names = [`${env.release}-${env.releaseNamespace}-mesh-reader`, `${env.release}-${env.releaseNamespace}-policy-reports`];
     const clusterBindings = (await rbac.listClusterRoleBinding()).items.filter(ours);
-    assert.deepEqual(clusterBindings.map((b) => [b.metadata?.name, b.roleRef.kind, b.roleRef.name]), [[name, 'ClusterRole', name]], 'only the cluster-mode binding');
+    assert.deepEqual(
+      clusterBindings.map((b) => [b.metadata?.name, b.roleRef.kind, b.roleRef.name]).sort(),
+      names.map((name) => [name, 'ClusterRole', name]),
+      'only the cluster-mode bindings',
+    );
     assert.deepEqual((await rbac.listRoleBindingForAllNamespaces()).items.filter(ours), []);
-    const role = await rbac.readClusterRole({ name });
-    const verbs = new Set((role.rules ?? []).flatMap((r) => r.verbs));
+    const reader = await rbac.readClusterRole({ name: names[0] as string });
+    const verbs = new Set((reader.rules ?? []).flatMap((r) => r.verbs));
     assert.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'read-only');
-    assert.ok(!(role.rules ?? []).some((r) => (r.resources ?? []).some((res) => ['secrets', 'configmaps', 'pods', '*'].includes(res))), 'no Secrets, ConfigMaps or Pods');
+    const writer = await rbac.readClusterRole({ name: names[1] as string });
+    for (const role of [reader, writer]) {
+      assert.ok(!(role.rules ?? []).some((r) => (r.resources ?? []).some((res) => ['secrets', 'configmaps', 'pods', '*'].includes(res))), 'no Secrets, ConfigMaps or Pods');
+    }
+    assert.deepEqual((writer.rules ?? []).map((r) => r.apiGroups), [['wgpolicyk8s.io']], 'writes only PolicyReports');
     const deployment = await apps().readNamespacedDeployment({ name: env.release, namespace: env.releaseNamespace });
     assert.equal(deployment.spec?.template.spec?.serviceAccountName, env.release);
   });

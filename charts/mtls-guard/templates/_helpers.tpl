@@ -137,7 +137,7 @@ annotations:
 {{- end }}
 {{- end }}
 
-{{/* Settings both webhooks share. */}}
+{{/* Settings every webhook shares (failurePolicy is each webhook's own). */}}
 {{- define "mtls-guard.webhookCommon" -}}
 {{- $timeout := int .Values.webhook.timeoutSeconds }}
 {{- if or (lt $timeout 1) (gt $timeout 30) }}
@@ -147,7 +147,6 @@ matchPolicy: Equivalent
 sideEffects: None
 admissionReviewVersions: ["v1", "v1beta1"]
 timeoutSeconds: {{ $timeout }}
-failurePolicy: {{ include "mtls-guard.failurePolicy" . }}
 namespaceSelector:
   {{- with .Values.webhook.matchNamespaceLabels }}
   matchLabels:
