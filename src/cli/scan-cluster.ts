@@ -5,6 +5,9 @@
 // the server keeps, so the model, and what `scan` prints from it, are those of cluster mode and of
 // an offline scan of the same objects. Failures become messages naming what failed and why:
 // the API server not reachable, credentials refused, or the RBAC a kind needs.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, ConnectionError, discoverKinds, listSlim } from '../server/cluster-api.js';
 import { apiVersionOf, BUILT_IN_KINDS, optionalKinds, withoutNameClashes, type SlimObject, type WatchedKind } from '../server/cluster-kinds.js';
@@ -43,6 +46,19 @@ function explain(err: unknown, config: KubeConfig, kind?: WatchedKind): string {
   return `${doing}: ${errorMessage(err)}`;
 }
 
+/** The in-cluster token a pod's ServiceAccount mounts. */
+const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Whether client-node's default search finds credentials: KUBECONFIG, ~/.kube/config, or a pod's
+ * ServiceAccount. Without any it falls back to http://localhost:8080, which only confuses.
+ */
+function defaultCredentialsExist(env: NodeJS.ProcessEnv): boolean {
+  if (env['KUBECONFIG']) return true;
+  if (existsSync(join(env['HOME'] ?? homedir(), '.kube', 'config'))) return true;
+  return Boolean(env['KUBERNETES_SERVICE_HOST']) && existsSync(IN_CLUSTER_TOKEN);
+}
+
 /** Runs `work` on every item, at most `limit` at once; results in the items' order. */
 async function settleAll<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array<PromiseSettledResult<R>>(items.length);
@@ -69,6 +85,9 @@ async function settleAll<T, R>(items: readonly T[], limit: number, work: (item: 
  */
 export async function readCluster(source: ClusterSource, policy: Policy, config?: KubeConfig): Promise<ClusterRead> {
   let kubeConfig: KubeConfig;
+  if (!config && source.kubeconfig === undefined && !defaultCredentialsExist(process.env)) {
+    return { ok: false, errors: ['--cluster: no credentials found: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod with a ServiceAccount token; use --kubeconfig FILE'] };
+  }
   try {
     kubeConfig = config ?? loadKubeConfig(source.kubeconfig);
   } catch (err) {

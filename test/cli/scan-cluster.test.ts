@@ -183,7 +183,7 @@ describe('scan --kubeconfig', () => {
     }
   });
 
-  test('lists each served kind once, in pages; kinds not served are never listed', async () => {
+  test('lists each served kind once (paging: cluster-kinds.test.ts); kinds not served are never listed', async () => {
     const api = await fakeApi({ istio: false, openshift: false });
     try {
       for (const { path, object } of MESH.filter((m) => !m.object.apiVersion.includes('istio.io') && !m.object.apiVersion.includes('openshift'))) api.put(path, object);
@@ -289,6 +289,14 @@ describe('the built binary', () => {
       assert.equal(live.stderr, '');
       assert.equal(live.code, 1);
       assert.equal(live.stdout, offline.stdout);
+      const nowhere = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        const env = { ...process.env, HOME: dir };
+        delete env['KUBECONFIG'];
+        delete env['KUBERNETES_SERVICE_HOST'];
+        execFile(process.execPath, [BIN, 'scan', '--cluster'], { env, timeout: 30_000 }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }));
+      });
+      assert.equal(nowhere.code, 2);
+      assert.match(nowhere.stderr, /^error: --cluster: no credentials found: KUBECONFIG is not set, ~\/\.kube\/config does not exist/m);
       const refused = await exec(['scan', '--cluster', '-f', file]);
       assert.equal(refused.code, 2);
       assert.match(refused.stderr, /-f reads manifests and --cluster reads a live cluster/);
