@@ -334,7 +334,7 @@ describe('node scenario 2: cert-manager mode with a real cert-manager', { timeou
     assert.equal(ca.toString(), new X509Certificate(decode(secretData(CA_CERT)['tls.crt'])).toString(), 'ca.crt is the chart\'s CA Certificate');
     assert.ok(leaf.checkHost(SERVER_NAME), `the serving certificate names ${SERVER_NAME}: ${leaf.subjectAltName ?? ''}`);
     await waitFor('cainjector to fill caBundle of both webhook configurations', () => caBundles().every((b) => b === data['ca.crt']), 60_000);
-    assert.equal(caBundles().length, 2);
+    assert.ok(caBundles().length >= 2, 'both configurations have webhooks (cluster mode would add validate-delete)');
   });
 
   it('runs Ready pods that serve the issued certificate, and admissions through the API server work', async () => {
