@@ -104,7 +104,7 @@ up() {
   NODE_BIN=$(scripts/node-tools.sh | tail -n1)
   echo "$NODE_BIN" >"$W/node-bin"
 
-  log "image from ./Dockerfile (BuildKit; cold ~3 min, unchanged source ~5 s)"
+  log "image from ./Dockerfile (BuildKit; cold ~3 min, unchanged source ~12 s, changed ~1-2 min)"
   # Into the cache, not the work dir: 145 MB less to write and delete per run (the node lock
   # makes the file ours while it is imported).
   IMAGE_TAR="$MTLS_GUARD_CACHE/images/mtls-guard-e2e/mtls-guard.tar"
