@@ -39,6 +39,8 @@ export interface ClusterModeOptions {
   concurrency: number;
   /** When set, the cluster-mode server writes a V8 heap snapshot there at the end (after every figure is taken). */
   heapSnapshotDir?: string;
+  /** Registers a clean-up to run if the bench is interrupted (SIGINT/SIGTERM) before this part ends. */
+  onInterrupt: (cleanUp: () => Promise<void>) => void;
   log: (msg: string) => void;
 }
 
@@ -123,6 +125,7 @@ export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterMode
   const t0 = Date.now();
   const nodeFlags = o.heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${o.heapSnapshotDir}`] : [];
   const guard = await startGuard({ certDir: o.certDir, logFile, extraArgs: ['--kubeconfig', o.kubeconfig], nodeFlags });
+  o.onInterrupt(async () => void (await stop(guard)));
   const rss = sampleRss(guard.pid, 50);
   try {
     const syncSeconds = await poll('cluster mode synced', 600_000, 50, async () => {

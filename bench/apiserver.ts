@@ -232,7 +232,7 @@ async function main(): Promise<void> {
 
   const clusterMode = flags['skip-cluster'] || stopping
     ? undefined
-    : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log, ...(flags['heap-snapshot'] && { heapSnapshotDir: flags['heap-snapshot'] }) });
+    : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log, onInterrupt: (c) => cleanups.push(c), ...(flags['heap-snapshot'] && { heapSnapshotDir: flags['heap-snapshot'] }) });
 
   const results: ApiServerResults = {
     startedAt: started.toISOString(),
