@@ -3,14 +3,14 @@
 // restarted with it, and back to the default (single-object) server afterwards. Also a TCP relay to
 // the API server that a test can cut, and the metrics that say what the informers hold.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { waitFor } from './cluster.js';
 import { e2eEnv } from './env.js';
-import { metric, restoreBasePolicy, startServer, stopServer, waitForWebhooks } from './server.js';
+import { metric, metricsText, restoreBasePolicy, startServer, stopServer, waitForWebhooks } from './server.js';
 import { kubectl, show } from './tools.js';
 
 /** The warning every admission gets while the mesh rules are skipped, as kubectl prints it. */
@@ -56,7 +56,7 @@ export const objectsOf = (kind: string): Promise<number> => metric('mtls_guard_m
 
 /** `mtls_guard_informer_synced` per kind (1 synced, 0 listing or failing), from the server's /metrics. */
 export async function informers(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${e2eEnv().metricsPort}/metrics`)).text();
+  const text = await metricsText();
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^mtls_guard_informer_synced\{[^}]*kind="([^"]+)"[^}]*\}\s+(\S+)$/gm)) out.set(m[1] ?? '', Number(m[2]));
   return out;
@@ -95,28 +95,33 @@ export async function stopClusterMode(): Promise<void> {
 
 /**
  * test/e2e/tools/restart-apiserver.sh on the run's work dir: kube-apiserver stopped, down
- * `downSeconds` more, started again with the same flags (etcd keeps every object); returns once
- * /readyz is ok. Throws with the script's output when it does not come back.
+ * `downSeconds` more, started again with the same flags (etcd keeps every object); resolves once
+ * /readyz is ok. Asynchronous, so that this process (a Relay in it) keeps serving meanwhile.
+ * Rejects with the script's output when it does not come back within 150 s.
  */
-export function restartApiServer(downSeconds = 0): void {
+export function restartApiServer(downSeconds = 0): Promise<void> {
   const env = e2eEnv();
-  const r = spawnSync('bash', [join(env.root, 'test', 'e2e', 'tools', 'restart-apiserver.sh'), env.work, '--down-seconds', String(downSeconds)], {
-    encoding: 'utf8',
-    timeout: 150_000,
+  const script = join(env.root, 'test', 'e2e', 'tools', 'restart-apiserver.sh');
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script, env.work, '--down-seconds', String(downSeconds)], { encoding: 'utf8', timeout: 150_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`restart-apiserver.sh failed (${err.message}):\n${stderr}`));
+      else resolve();
+    });
   });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`restart-apiserver.sh failed (exit ${String(r.status)}):\n${r.stderr}`);
 }
 
-/** A TCP relay to the API server that can be cut (every connection reset, new ones refused) and restored. */
+/**
+ * A TCP relay to the API server that can be cut (every connection reset, new ones refused) and
+ * restored, or made to refuse new connections only (the ones open keep working).
+ */
 export class Relay {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private cut = false;
+  private refusing = false;
 
   constructor(target: { host: string; port: number }) {
     this.server = createServer((client) => {
-      if (this.cut) {
+      if (this.refusing) {
         client.destroy();
         return;
       }
@@ -140,8 +145,13 @@ export class Relay {
   }
 
   setCut(cut: boolean): void {
-    this.cut = cut;
+    this.refusing = cut;
     if (cut) for (const s of this.sockets) s.destroy();
+  }
+
+  /** Refuses new connections (true) or accepts them again (false); open connections are left alone. */
+  refuseNew(refuse: boolean): void {
+    this.refusing = refuse;
   }
 
   async close(): Promise<void> {

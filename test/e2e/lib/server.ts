@@ -2,6 +2,7 @@
 // and wait for the reload, read its metrics, and check through the API server that it answers.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { objects, statusMessage, waitFor } from './cluster.js';
@@ -22,10 +23,27 @@ export const stopServer = (): void => serverScript('stop');
 /** Starts the server; `serveArgs` are extra `serve` flags (no spaces inside one), e.g. cluster mode's. */
 export const startServer = (serveArgs: readonly string[] = []): void => serverScript('start', serveArgs);
 
+/**
+ * The server's /metrics text. One connection per call (no keep-alive): a pooled connection the
+ * server closes as idle (its 5 s keep-alive timeout) fails the next fetch with "other side closed".
+ */
+export function metricsText(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port: e2eEnv().metricsPort, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET /metrics: HTTP ${String(res.statusCode)}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('GET /metrics: no answer in 10 s')));
+    req.on('error', reject);
+  });
+}
+
 /** Sum of a metric's samples whose labels include `labels` (0 when absent). */
 export async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${e2eEnv().metricsPort}/metrics`);
-  const text = await res.text();
+  const text = await metricsText();
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
