@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { defaultPolicy, type Flow, type MeshView, type Policy } from '../../src/engine/index.js';
-import { slimObject, BUILT_IN_KINDS } from '../../src/server/cluster-kinds.js';
+import { optionalKinds, slimObject, BUILT_IN_KINDS } from '../../src/server/cluster-kinds.js';
 import { startClusterState, type ClusterState } from '../../src/server/cluster-state.js';
 import { createMetrics, type Metrics } from '../../src/server/metrics.js';
 import { FakeApi, PATHS } from './cluster-fake-api.js';
@@ -158,8 +158,11 @@ describe('cluster mode', () => {
     await waitFor('sync', () => available(s) !== undefined);
     const status = s.state.status() as { mesh: string; kinds: Record<string, unknown>; absent?: string[] };
     assert.equal(status.mesh, 'available');
-    assert.deepEqual(Object.keys(status.kinds).sort(), ['DaemonSet', 'Deployment', 'Namespace', 'Service', 'StatefulSet']);
-    assert.deepEqual(status.absent?.sort(), ['AuthorizationPolicy', 'DestinationRule', 'PeerAuthentication', 'ServiceEntry']);
+    // Every built-in kind is watched; every optional kind (Istio's, the add-ons' workloads) is absent.
+    assert.deepEqual(Object.keys(status.kinds).sort(), BUILT_IN_KINDS.map((k) => k.kind).sort());
+    assert.ok(BUILT_IN_KINDS.some((k) => k.kind === 'Deployment'));
+    assert.deepEqual(status.absent?.sort(), optionalKinds(s.policy.workloadKinds).map((k) => k.kind).sort());
+    assert.ok(status.absent.includes('PeerAuthentication'));
     assert.ok(!s.api.requests.some((r) => r.includes('istio.io/v1/')), 'no Istio collection is listed');
   });
 
