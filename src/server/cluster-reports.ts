@@ -135,7 +135,8 @@ export class PolicyReportWriter {
   private written: Map<string, string> | undefined;
   /** When the cluster's reports were last listed and compared (ms since the epoch). */
   private lastCompared = 0;
-  private desired: PolicyReport[] | undefined;
+  /** The reports as they should be, with their content hashes, by key. */
+  private desired: Map<string, { report: PolicyReport; hash: string }> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private failed = false;
@@ -158,9 +159,12 @@ export class PolicyReportWriter {
     return this.served !== false && !this.abort.signal.aborted;
   }
 
-  /** The reports as they should be now; written in the background (only what changed). */
+  /**
+   * The reports as they should be now; written in the background (only what changed). Their
+   * content hashes are computed here, synchronously, so the caller's duty-cycle timing counts them.
+   */
   update(reports: PolicyReport[]): void {
-    this.desired = reports;
+    this.desired = new Map(reports.map((r) => [keyOf(r), { report: r, hash: contentHash(r) }]));
     this.kick();
   }
 
@@ -272,11 +276,10 @@ export class PolicyReportWriter {
   }
 
   private async run(): Promise<void> {
-    const desired = this.desired;
-    if (!desired) return;
+    const want = this.desired;
+    if (!want) return;
     this.failed = false;
     if (!(await this.discover())) return;
-    const want = new Map(desired.map((r) => [keyOf(r), { report: r, hash: contentHash(r) }]));
     const unchanged = this.written && this.written.size === want.size && [...want].every(([k, w]) => this.written?.get(k) === w.hash);
     if (unchanged) return;
 
