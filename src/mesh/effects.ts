@@ -4,7 +4,7 @@
 // back (store.withReplaced), so the indexes are never copied.
 import type { AuthorizationConflict, ClientGroup, Flow, MeshObjectRef, PeerAuthenticationEffect, ServerPort } from '../engine/index.js';
 import type { ConsolidatedRule } from './client-side.js';
-import { flowsOf, portsOf, serverPortOf, servicesForHost } from './flows.js';
+import { drain, flowsOf, portsOf, serverPortOf, servicesForHost } from './flows.js';
 import { objectKey, readMeshObject, selects, type AuthorizationPolicyInfo, type DestinationRuleInfo, type ServiceInfo, type WorkloadInfo } from './objects.js';
 import type { MeshStore } from './store.js';
 
@@ -73,13 +73,21 @@ function conflictsOn(store: MeshStore, workload: WorkloadInfo, port: number, ser
   return out;
 }
 
-/** Every plaintext-accepting server port under an AuthorizationPolicy that matches identity. */
-export function authorizationConflicts(store: MeshStore): AuthorizationConflict[] {
+/** authorizationConflicts, one workload per step; the store may change between steps (serverPortSteps). */
+export function* authorizationConflictSteps(store: MeshStore): Generator<void, AuthorizationConflict[]> {
   const out: AuthorizationConflict[] = [];
   for (const ns of [...store.workloadsByNamespace.keys()].sort()) {
-    for (const w of store.workloadsByNamespace.get(ns) ?? []) for (const port of portsOf(store, w)) out.push(...conflictsOn(store, w, port, serverPortOf(store, w, port)));
+    for (const w of [...(store.workloadsByNamespace.get(ns) ?? [])]) {
+      for (const port of portsOf(store, w)) out.push(...conflictsOn(store, w, port, serverPortOf(store, w, port)));
+      yield;
+    }
   }
   return out;
+}
+
+/** Every plaintext-accepting server port under an AuthorizationPolicy that matches identity. */
+export function authorizationConflicts(store: MeshStore): AuthorizationConflict[] {
+  return drain(authorizationConflictSteps(store));
 }
 
 /**

@@ -80,14 +80,37 @@ function portsNow(store: MeshStore, workload: WorkloadInfo): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
-/** Every workload × port and the mode in force there, ordered by namespace, workload, port. */
-export function serverPorts(store: MeshStore): ServerPort[] {
+/**
+ * Runs a step-wise walk (a generator that yields between small units of work) to its end and
+ * returns its answer: the whole-mesh methods are their walks drained, so the two cannot differ.
+ */
+export function drain<T>(steps: Generator<unknown, T>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * serverPorts, one workload per step. The lists it walks are copied when reached, so the store
+ * may change between steps (cluster mode applies informer events there) without the walk
+ * throwing; the answer then mixes the mesh before and after the change.
+ */
+export function* serverPortSteps(store: MeshStore): Generator<void, ServerPort[]> {
   const out: ServerPort[] = [];
   for (const ns of [...store.workloadsByNamespace.keys()].sort()) {
     const workloads = [...(store.workloadsByNamespace.get(ns) ?? [])].sort((a, b) => (a.ref.name < b.ref.name ? -1 : a.ref.name > b.ref.name ? 1 : 0));
-    for (const w of workloads) for (const port of portsOf(store, w)) out.push(serverPortOf(store, w, port));
+    for (const w of workloads) {
+      for (const port of portsOf(store, w)) out.push(serverPortOf(store, w, port));
+      yield;
+    }
   }
   return out;
+}
+
+/** Every workload × port and the mode in force there, ordered by namespace, workload, port. */
+export function serverPorts(store: MeshStore): ServerPort[] {
+  return drain(serverPortSteps(store));
 }
 
 /** The client groups for a service, kept until a DestinationRule or a namespace changes (a
@@ -209,9 +232,19 @@ export function allServices(store: MeshStore): ServiceInfo[] {
   return out;
 }
 
+/** flows, one Service (or ServiceEntry host) per step; the store may change between steps (serverPortSteps). */
+export function* flowSteps(store: MeshStore): Generator<void, Flow[]> {
+  const out: Flow[] = [];
+  for (const s of allServices(store)) {
+    for (const f of flowsOf(store, s)) out.push(f);
+    yield;
+  }
+  return out;
+}
+
 /** Every flow: each client group × Service (or ServiceEntry host) port × subset × server port. */
 export function flows(store: MeshStore): Flow[] {
-  return allServices(store).flatMap((s) => flowsOf(store, s));
+  return drain(flowSteps(store));
 }
 
 /** The services a DestinationRule host reaches: the exact host, or every host under a wildcard. */

@@ -5,11 +5,18 @@
 // question sees the interim state. Flows are computed in flows.ts, the effect of a change in
 // effects.ts.
 import type { AuthorizationConflict, Flow, MeshView, PeerAuthenticationEffect, Policy, ServerPort } from '../engine/index.js';
-import { authorizationConflicts, destinationRuleFlows, peerAuthenticationEffect } from './effects.js';
-import { flows, serverPorts } from './flows.js';
+import { authorizationConflictSteps, authorizationConflicts, destinationRuleFlows, peerAuthenticationEffect } from './effects.js';
+import { flowSteps, flows, serverPortSteps, serverPorts } from './flows.js';
 import { MeshStore, type MeshObjectKey } from './store.js';
 
 export type { MeshObjectKey } from './store.js';
+
+/** The three whole-mesh answers, as serverPorts(), flows() and authorizationConflicts() give them. */
+export interface MeshWalk {
+  serverPorts: ServerPort[];
+  flows: Flow[];
+  conflicts: AuthorizationConflict[];
+}
 
 /**
  * The mesh as Istio sees it, from a snapshot of PeerAuthentications, DestinationRules, Services,
@@ -72,6 +79,22 @@ export class MeshModel implements MeshView {
   /** Every plaintext-accepting server port under an AuthorizationPolicy that matches identity. */
   authorizationConflicts(): AuthorizationConflict[] {
     return authorizationConflicts(this.store);
+  }
+
+  /**
+   * serverPorts(), flows() and authorizationConflicts() in small steps: a synchronous generator
+   * that yields after each workload (server ports, then conflicts) and each Service or
+   * ServiceEntry host (flows), and returns the three answers, equal to and in the order of the
+   * whole-mesh methods (which drain the same walks). A caller that must not block for long (the
+   * server's gauges and PolicyReports) runs a few steps at a time. The model may change between
+   * steps (apply/delete): the walk does not throw, and its answer then mixes the mesh before and
+   * after the change (the caller computes again).
+   */
+  *scanSteps(): Generator<void, MeshWalk> {
+    const serverPorts = yield* serverPortSteps(this.store);
+    const flows = yield* flowSteps(this.store);
+    const conflicts = yield* authorizationConflictSteps(this.store);
+    return { serverPorts, flows, conflicts };
   }
 
   destinationRuleFlows(object: unknown, namespace: string, name: string): Flow[] {
