@@ -11,7 +11,7 @@
 // shutdown"): maxUnavailable 0 / maxSurge 1, a preStop sleep while the endpoint leaves the
 // Service, then the server's drain on SIGTERM (readiness off, `Connection: close` on every answer,
 // idle keep-alive connections ended, in-flight reviews finished). Known to fail now and then
-// (1 run in 4 here, 2 reviews of ~900) with `Post "...": EOF` just after an old pod's SIGTERM: the
+// (1 run in 5 here, 2 reviews of ~900) with `Post "...": EOF` just after an old pod's SIGTERM: the
 // drain ends an idle keep-alive connection as the API server writes a review onto it (the chart
 // README's "A rolling update under load" says what the server needs).
 import assert from 'node:assert/strict';
