@@ -9,9 +9,9 @@ import { EXIT_DENIED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import type { JsonRecord, Manifest } from './manifests.js';
 import { readCheckPolicy } from './policy-file.js';
 import { forEachManifest, InputProblems, readCommonOptions, reportInputProblems } from './read-manifests.js';
-import { formatPolicyReports, policyReports } from './policy-report.js';
+import { formatPolicyReports, policyReports } from '../reports/policy-report.js';
+import { scanOf } from '../reports/scan-report.js';
 import { formatScanJson } from './scan-json.js';
-import { buildScan } from './scan-report.js';
 import { formatScanTable } from './scan-table.js';
 import type { ScanIo, ScanOptions } from './scan.js';
 
@@ -32,7 +32,8 @@ async function readObjects(filenames: readonly string[], opts: ScanOptions, io: 
 
 /** Prints the scan of `model` in the chosen format; returns the exit status (1 on a finding). */
 function printScan(model: MeshModel, opts: ScanOptions, io: ScanIo, now: Date): number {
-  const scan = buildScan({ serverPorts: model.serverPorts(), flows: model.flows(), conflicts: model.authorizationConflicts(), rootNamespace: model.rootNamespace });
+  // The same scan the server's cluster mode writes its PolicyReports from.
+  const scan = scanOf(model);
   let text: string;
   if (opts.output === 'json') text = formatScanJson(scan);
   else if (opts.output === 'policyreport') text = formatPolicyReports(policyReports(scan, now));

@@ -290,7 +290,7 @@ describe('the built binary', () => {
       assert.equal(live.code, 1);
       assert.equal(live.stdout, offline.stdout);
       const nowhere = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        const env = { ...process.env, HOME: dir };
+        const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
         delete env['KUBECONFIG'];
         delete env['KUBERNETES_SERVICE_HOST'];
         execFile(process.execPath, [BIN, 'scan', '--cluster'], { env, timeout: 30_000 }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stderr }));

@@ -3,7 +3,7 @@
 // without a sidecar), one authorization conflict and a broken flow decided by a mesh-wide
 // PeerAuthentication alone. Built by hand so the formatters are tested apart from the model.
 import type { AuthorizationConflict, Flow, MeshObjectRef, ServerPort } from '../../src/mesh/index.js';
-import type { MeshAnswers } from '../../src/cli/scan-report.js';
+import type { MeshAnswers } from '../../src/reports/scan-report.js';
 
 const ref = (kind: string, namespace: string, name: string): MeshObjectRef => ({ kind, namespace, name });
 const meshStrict = { ref: ref('PeerAuthentication', 'istio-system', 'default'), path: 'spec.mtls.mode' };
