@@ -14,10 +14,11 @@
 //      watch breaks, etcd keeps the objects; the relay holds the informers' reconnections back
 //      until the admissions are made): admissions get the "mesh state unavailable" warning and
 //      the single-object rules still refuse, then the informers re-list and (a) is refused again;
-//   d. the mesh-wide STRICT deleted: admitted, and the mesh rules follow (reviews' plaintext is no
-//      longer a conflict). No warning can come with it: the chart registers CREATE and UPDATE
-//      only, so the API server never sends a DELETE to the webhook (and the server's DELETE
-//      warnings name calls that break, which lowering STRICT to PERMISSIVE does not).
+//   d. details' own DISABLE policy deleted while its plaintext DestinationRule stands: admitted
+//      with a warning naming the calls that break (the chart's validate-delete webhook); then the
+//      mesh-wide STRICT deleted: admitted, and the mesh rules follow (reviews' plaintext is no
+//      longer a conflict). What turns plaintext is not warned: the server's DELETE warnings name
+//      calls that break, and lowering STRICT to PERMISSIVE breaks none.
 // Everything created here is deleted afterwards (the namespace stays: no namespace controller),
 // the policy and the default single-object server are restored.
 import assert from 'node:assert/strict';
@@ -255,7 +256,17 @@ describe('mesh scenarios through the real API server (cluster mode): mesh-wide S
     await waitForWebhooks();
   });
 
-  it('d. deleting the mesh-wide STRICT policy is admitted, and the mesh rules follow: reviews\' reviewed plaintext rule passes again', async () => {
+  it('d. deleting details\' own DISABLE policy warns of the calls it breaks; deleting the mesh-wide STRICT is admitted and the mesh rules follow', async () => {
+    // The chart's validate-delete webhook (cluster mode, failurePolicy Ignore) sends the DELETE.
+    const before = await objectsOf('PeerAuthentication');
+    const own = kubectl(['delete', 'peerauthentication', 'details', '--namespace', NS]);
+    assert.equal(own.status, 0, show(own));
+    const [line, ...more] = warnings(own).filter((w) => w.includes('[peerauthentication-strict-conflict]'));
+    assert.deepEqual(more, [], show(own));
+    const rest = ourWarning(line, 'peerauthentication-strict-conflict', 'deleting PeerAuthentication mesh-bookinfo/details');
+    assert.match(rest, /^ breaks calls to details:9080 -> (container )?port 9080 of Deployment mesh-bookinfo\/details-v1: plaintext to a STRICT port/, show(own));
+    await modelHas('PeerAuthentication', before, -1);
+
     const policies = await objectsOf('PeerAuthentication');
     const r = kubectl(['delete', 'peerauthentication', 'default', '--namespace', ROOT]);
     assert.equal(r.status, 0, show(r));
