@@ -23,7 +23,7 @@
 // ClusterPolicyReport instead.
 import type { AuthorizationConflict, Flow, MeshObjectRef, SettingSource } from '../mesh/index.js';
 import { yamlDocument } from './policy-report-yaml.js';
-import { clientsText, destinationText, refText, serverText, setByText, settingText, type MeshScan, type ScanRow } from './scan-report.js';
+import { clientsText, destinationText, drainSteps, refText, serverText, setByText, settingText, type MeshScan, type ScanRow } from './scan-report.js';
 
 export const POLICY_REPORT_API_VERSION = 'wgpolicyk8s.io/v1alpha2';
 export const POLICY_NAME = 'mtls-guard';
@@ -206,6 +206,17 @@ function emptySummary(): PolicyReportSummary {
  * @param now the time written in every result's `timestamp`.
  */
 export function policyReports(scan: MeshScan, now: Date): PolicyReport[] {
+  return drainSteps(policyReportSteps(scan, now));
+}
+
+/** How many results a step of policyReportSteps builds. */
+const RESULTS_PER_STEP = 32;
+
+/**
+ * policyReports in small steps (a few dozen results each): what the server runs between
+ * admissions. Returns the same reports as policyReports (which drains it).
+ */
+export function* policyReportSteps(scan: MeshScan, now: Date): Generator<void, PolicyReport[]> {
   const timestamp = timestampOf(now);
   const placed: Placed[] = [];
   const place = (namespace: string, r: PolicyReportResult): void => {
@@ -214,9 +225,17 @@ export function policyReports(scan: MeshScan, now: Date): PolicyReport[] {
   for (const f of scan.broken) {
     const b = brokenFlowResult(f, timestamp);
     place(b.primary?.namespace ?? '', b.result);
+    if (placed.length % RESULTS_PER_STEP === 0) yield;
   }
-  for (const c of scan.conflicts) place((c.server.setBy?.ref ?? c.server.workload).namespace, conflictResult(c, timestamp));
-  for (const row of scan.rows) place(row.server.workload.namespace, plaintextPortResult(row, timestamp));
+  for (const c of scan.conflicts) {
+    place((c.server.setBy?.ref ?? c.server.workload).namespace, conflictResult(c, timestamp));
+    if (placed.length % RESULTS_PER_STEP === 0) yield;
+  }
+  for (const row of scan.rows) {
+    place(row.server.workload.namespace, plaintextPortResult(row, timestamp));
+    if (placed.length % RESULTS_PER_STEP === 0) yield;
+  }
+  yield;
 
   const byNamespace = new Map<string, PolicyReportResult[]>([['', []]]);
   for (const p of placed) {

@@ -134,44 +134,80 @@ function refKey(ref: MeshObjectRef): string {
   return `${ref.namespace}\u0000${ref.name}\u0000${ref.kind}`;
 }
 
-function compareServers(a: ServerPort, b: ServerPort): number {
-  return compareText(refKey(a.workload), refKey(b.workload)) || a.port - b.port;
+/** Orders server ports by workload (namespace, name, kind), then port: refKey's parts hold no
+ * U+0000 and a port has at most 5 digits, so comparing these keys compares workloads, then ports. */
+function serverSortKey(s: ServerPort): string {
+  return `${refKey(s.workload)}\u0000${String(s.port).padStart(5, '0')}`;
 }
 
-function flowKey(f: Flow): string {
+function flowKey(f: Flow, clientKeys: Map<ClientGroup, string>): string {
   const server = f.server ? serverKey(f.server) : '';
-  return [f.host, String(f.servicePort).padStart(5, '0'), f.subset ?? '', clientsText(f.clients, Infinity), server].join('\u0000');
+  // Flows share their client group objects: its text (hundreds of namespaces) is built once.
+  let clients = clientKeys.get(f.clients);
+  if (clients === undefined) clientKeys.set(f.clients, (clients = clientsText(f.clients, Infinity)));
+  return [f.host, String(f.servicePort).padStart(5, '0'), f.subset ?? '', clients, server].join('\u0000');
 }
 
-/** Sorts by a key computed once per item (keys are long strings; a comparator would rebuild them). */
-function sortedBy<T>(items: readonly T[], key: (item: T) => string): T[] {
-  return items
-    .map((item) => ({ item, key: key(item) }))
-    .sort((a, b) => compareText(a.key, b.key))
-    .map((k) => k.item);
+/** How many items a step of the scan's walks handles (a step is microseconds of work). */
+const ITEMS_PER_STEP = 64;
+
+/** Sorts by a key computed once per item (keys are long strings; a comparator would rebuild
+ * them), yielding while the keys are computed; the sort itself is one step. Stable. */
+function* sortedBySteps<T>(items: readonly T[], key: (item: T) => string): Generator<void, T[]> {
+  const keyed: { item: T; key: string }[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as T;
+    keyed.push({ item, key: key(item) });
+    if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
+  }
+  yield;
+  keyed.sort((a, b) => compareText(a.key, b.key));
+  yield;
+  return keyed.map((k) => k.item);
 }
 
 function conflictKey(c: AuthorizationConflict): string {
   return `${serverKey(c.server)}\u0000${refKey(c.authorizationPolicy)}\u0000${c.action}`;
 }
 
+/** Runs a step-wise computation (a generator yielding between small units of work) to its end. */
+export function drainSteps<T>(steps: Generator<unknown, T>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
 /** Sorted copies: the same snapshot gives the same output, whatever order the files came in. */
 export function buildScan(answers: MeshAnswers): MeshScan {
-  const servers = [...answers.serverPorts].sort(compareServers);
-  const flows = sortedBy(answers.flows, flowKey);
-  const conflicts = sortedBy(answers.conflicts, conflictKey);
+  return drainSteps(buildScanSteps(answers));
+}
+
+/**
+ * buildScan in small steps (a few dozen items each; each sort is one step): what the server runs
+ * between admissions. Returns the same scan as buildScan (which drains it).
+ */
+export function* buildScanSteps(answers: MeshAnswers): Generator<void, MeshScan> {
+  const servers = yield* sortedBySteps(answers.serverPorts, serverSortKey);
+  const clientKeys = new Map<ClientGroup, string>();
+  const flows = yield* sortedBySteps(answers.flows, (f) => flowKey(f, clientKeys));
+  const conflicts = yield* sortedBySteps(answers.conflicts, conflictKey);
   const rows = new Map<string, ScanRow>();
+  let n = 0;
   for (const server of servers) {
     rows.set(serverKey(server), { server, proxy: proxyOf(server), accepts: acceptsOf(server), plaintextFrom: [], failingFrom: [] });
+    if (++n % ITEMS_PER_STEP === 0) yield;
   }
   const outcomes: Record<FlowOutcome, number> = { mtls: 0, plaintext: 0, tls: 0, broken: 0, unknown: 0 };
   for (const flow of flows) {
+    if (++n % ITEMS_PER_STEP === 0) yield;
     outcomes[flow.outcome]++;
     const row = flow.server ? rows.get(serverKey(flow.server)) : undefined;
     if (!row) continue;
     if (flow.outcome === 'plaintext') row.plaintextFrom.push(flow);
     if (flow.outcome === 'broken') row.failingFrom.push(flow);
   }
+  yield;
   const broken = flows.filter((f) => f.outcome === 'broken');
   const list = [...rows.values()];
   const summary: ScanSummary = {
@@ -197,4 +233,15 @@ export type ScannedModel = Pick<MeshModel, 'serverPorts' | 'flows' | 'authorizat
  */
 export function scanOf(model: ScannedModel): MeshScan {
   return buildScan({ serverPorts: model.serverPorts(), flows: model.flows(), conflicts: model.authorizationConflicts(), rootNamespace: model.rootNamespace });
+}
+
+/**
+ * scanOf in small steps: the model's walk (MeshModel.scanSteps, a workload or Service per step),
+ * then buildScanSteps. The same scan as scanOf for a model that does not change meanwhile; one
+ * that changes between steps gives a scan mixing both meshes (the caller computes again).
+ */
+export function* scanSteps(model: Pick<MeshModel, 'scanSteps' | 'rootNamespace'>): Generator<void, MeshScan> {
+  const rootNamespace = model.rootNamespace;
+  const answers = yield* model.scanSteps();
+  return yield* buildScanSteps({ ...answers, rootNamespace });
 }
