@@ -185,6 +185,10 @@ describe('helm chart charts/mtls-guard', () => {
     }
     const noReports = template('certificates.mode=secret', 'webhook.caBundle=Q0E=', 'cluster.policyReports.enabled=false');
     assert.deepEqual(noReports.filter((d) => d.kind?.startsWith('ClusterRole')).map((d) => d.metadata?.name), ['rel-mtls-guard-guard-mesh-reader', 'rel-mtls-guard-guard-mesh-reader']);
+    // Without the RBAC the server is told not to write them (it would only log a 403 otherwise).
+    const argsOf = (docs: Doc[]) => (docs.find((d) => d.kind === 'Deployment') as Doc & { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0]?.args ?? [];
+    assert.ok(argsOf(noReports).includes('--no-policy-reports'));
+    assert.ok(!argsOf(docs).includes('--no-policy-reports'));
     // denyEgress in cluster mode: egress only on the API server's ports (443 as the Service, 6443 as it listens).
     type Policy = Doc & { spec: { policyTypes: string[]; egress: { ports: { port: number; protocol: string }[]; to?: unknown[] }[] } };
     const np = docs.find((d) => d.kind === 'NetworkPolicy') as Policy;

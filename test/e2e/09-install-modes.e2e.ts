@@ -34,7 +34,7 @@ type Container = {
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   livenessProbe: { httpGet: { path: string; port: string; scheme: string } };
   readinessProbe: { httpGet: { path: string; port: string; scheme: string } };
-  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  lifecycle?: { preStop?: { exec?: { command: string[] }; sleep?: { seconds: number } } };
 };
 type PodSpec = {
   securityContext: Record<string, unknown>;
@@ -114,7 +114,7 @@ const EXPECTED_KINDS: Record<CertMode, string[]> = {
   openshift: [],
   secret: [],
 };
-const BASE_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration'];
+const BASE_KINDS = ['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor', 'ValidatingWebhookConfiguration'];
 const OPTIONALS = ['--set', 'networkPolicy.enabled=true', '--set', 'serviceMonitor.enabled=true'];
 
 describe('chart install modes: helm lint --strict and helm template for every certificates.mode × policy mode', () => {
@@ -131,6 +131,11 @@ describe('chart install modes: helm lint --strict and helm template for every ce
         assert.deepEqual(docs.map((d) => d.kind).sort(), [...BASE_KINDS, ...EXPECTED_KINDS[certMode]].sort());
         const wantPolicy = policyMode === 'audit' ? 'Ignore' : 'Fail';
         for (const h of hooks(docs)) assert.equal(hookOf(h).failurePolicy, wantPolicy, `${h.kind} failurePolicy in ${policyMode} mode`);
+        // Cluster mode's DELETE webhook shares the main one's clientConfig (so every CA injection
+        // reaches it) and never blocks: Ignore in both policy modes.
+        const validating = (only(docs, 'ValidatingWebhookConfiguration')['webhooks'] as (Hook & { name: string })[]);
+        assert.deepEqual(validating.map((h) => [h.name, h.failurePolicy]), [['validate.mtls-guard.io', wantPolicy], ['validate-delete.mtls-guard.io', 'Ignore']]);
+        assert.deepEqual(validating[1]?.clientConfig, validating[0]?.clientConfig);
 
         // The pods mount the serving certificate's Secret whole (no subPath: renewals reach them).
         const pod = deploymentOf(docs).spec.template.spec;
@@ -206,7 +211,12 @@ describe('chart install modes: helm lint --strict and helm template for every ce
     assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'webhook', scheme: 'HTTPS' });
     assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'webhook', scheme: 'HTTPS' });
-    assert.deepEqual(c.lifecycle?.preStop?.exec?.command, ['sleep', '5']);
+    // preStopAction auto: the kubelet's own sleep action from Kubernetes 1.30 (Helm's built-in version is newer), exec sleep before.
+    assert.deepEqual(c.lifecycle?.preStop, { sleep: { seconds: 5 } });
+    const preStopOf = (args: string[]): unknown => deploymentOf(render('guard', args)).spec.template.spec.containers[0]?.lifecycle?.preStop;
+    assert.deepEqual(preStopOf(['--kube-version', '1.29.0']), { exec: { command: ['sleep', '5'] } }, 'the API server drops the sleep field before 1.30');
+    assert.deepEqual(preStopOf(['--set', 'preStopAction=exec']), { exec: { command: ['sleep', '5'] } });
+    assert.deepEqual(preStopOf(['--kube-version', '1.29.0', '--set', 'preStopAction=sleep']), { sleep: { seconds: 5 } });
     assert.ok(c.args.includes('--shutdown-grace-seconds=20'));
     assert.equal(pod.terminationGracePeriodSeconds, 30, 'preStop 5 s + drain 20 s + 5 s');
     assert.equal(pod.priorityClassName, undefined);
@@ -240,6 +250,7 @@ describe('chart install modes: helm lint --strict and helm template for every ce
       [['--set', 'webhook.timeoutSeconds=0'], /at '\/webhook\/timeoutSeconds': minimum/],
       [['--set', 'replicaCount=two'], /at '\/replicaCount': got string, want integer/],
       [['--set', 'logLevel=loud'], /at '\/logLevel': value must be one of/],
+      [['--set', 'preStopAction=nap'], /at '\/preStopAction': value must be one of 'auto', 'sleep', 'exec'/],
       // YAML's unquoted off is the boolean false; the server would refuse such a policy later.
       [['--set', 'policy.rules.peerauthentication-permissive.action=false'], /at '\/policy\/rules\/peerauthentication-permissive\/action': got boolean, want string/],
       [['--set', 'policy.rules.destinationrule-disable.acton=deny'], /additional properties 'acton' not allowed/],
