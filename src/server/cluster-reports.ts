@@ -16,6 +16,7 @@
 // Several replicas each write: their content is identical for the same objects and a replica
 // writes only what differs from the cluster's copy, so they converge (docs/cluster-mode.md).
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
@@ -57,15 +58,50 @@ function keyOf(r: { metadata: { namespace?: string } }): string {
   return r.metadata.namespace ?? '';
 }
 
+/** JSON with object keys sorted (undefined members left out), as the API server returns custom resources. */
 function sortedJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      // As Array.prototype.join: an element JSON cannot write (undefined) writes nothing.
+      out += (sortedJson(value[i]) as string | undefined) ?? '';
+    }
+    return `${out}]`;
+  }
   if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter((e) => e[1] !== undefined)
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${sortedJson(v)}`).join(',')}}`;
+    const o = value as Record<string, unknown>;
+    let out = '{';
+    let first = true;
+    for (const k of Object.keys(o).sort()) {
+      const v = o[k];
+      if (v === undefined) continue;
+      out += `${first ? '' : ','}${JSON.stringify(k)}:${sortedJson(v)}`;
+      first = false;
+    }
+    return `${out}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * reportContent in pieces, a result per piece: `{"results":[`, each result without its timestamp
+ * as sorted JSON, then `],"summary":...}` (keys sorted: results before summary).
+ */
+function* contentPieces(report: { summary?: unknown; results?: unknown }): Generator<string> {
+  const results: unknown[] = Array.isArray(report.results) ? (report.results as unknown[]) : [];
+  yield '{"results":[';
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    let stripped = r;
+    if (typeof r === 'object' && r !== null) {
+      const copy: Record<string, unknown> = { ...(r as Record<string, unknown>) };
+      delete copy['timestamp'];
+      stripped = copy;
+    }
+    yield `${i > 0 ? ',' : ''}${(sortedJson(stripped) as string | undefined) ?? ''}`;
+  }
+  yield `],"summary":${sortedJson(report.summary ?? {})}}`;
 }
 
 /**
@@ -74,19 +110,35 @@ function sortedJson(value: unknown): string {
  * the same content are not written twice, whatever time they were computed at.
  */
 export function reportContent(report: { summary?: unknown; results?: unknown }): string {
-  const results = Array.isArray(report.results) ? report.results : [];
-  const stripped = results.map((r: unknown) => {
-    if (typeof r !== 'object' || r === null) return r;
-    const copy: Record<string, unknown> = { ...(r as Record<string, unknown>) };
-    delete copy['timestamp'];
-    return copy;
-  });
-  return sortedJson({ summary: report.summary ?? {}, results: stripped });
+  let out = '';
+  for (const piece of contentPieces(report)) out += piece;
+  return out;
+}
+
+/**
+ * The SHA-256 (hex) of reportContent, one result per step: a report of hundreds of results takes
+ * tens of milliseconds to hash, so cluster mode hashes between admissions. The hash of a report
+ * we build and of the cluster's copy of it are equal when their content is (both canonical).
+ */
+export function* contentHashSteps(report: { summary?: unknown; results?: unknown }): Generator<void, string> {
+  const hash = createHash('sha256');
+  for (const piece of contentPieces(report)) {
+    hash.update(piece);
+    yield;
+  }
+  return hash.digest('hex');
 }
 
 function contentHash(report: { summary?: unknown; results?: unknown }): string {
-  return createHash('sha256').update(reportContent(report)).digest('hex');
+  const steps = contentHashSteps(report);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
 }
+
+/** Longest synchronous stretch of the background writer's hashing of listed reports (ms). */
+const LIST_SLICE_MS = 15;
 
 function collection(namespace: string): string {
   return namespace ? `${BASE}/namespaces/${encodeURIComponent(namespace)}/policyreports` : `${BASE}/clusterpolicyreports`;
@@ -164,7 +216,12 @@ export class PolicyReportWriter {
    * content hashes are computed here, synchronously, so the caller's duty-cycle timing counts them.
    */
   update(reports: PolicyReport[]): void {
-    this.desired = new Map(reports.map((r) => [keyOf(r), { report: r, hash: contentHash(r) }]));
+    this.updateHashed(reports.map((report) => ({ report, hash: contentHash(report) })));
+  }
+
+  /** As update, with each report's content hash already computed (contentHashSteps), so a caller can hash step by step. */
+  updateHashed(reports: readonly { report: PolicyReport; hash: string }[]): void {
+    this.desired = new Map(reports.map((r) => [keyOf(r.report), r]));
     this.kick();
   }
 
@@ -264,10 +321,23 @@ export class PolicyReportWriter {
         const query = new URLSearchParams({ labelSelector: SELECTOR, limit: String(PAGE_SIZE) });
         if (next) query.set('continue', next);
         const page = (await this.request('GET', `${path}?${query.toString()}`)) as { metadata?: { continue?: string }; items?: ListedReport[] };
+        // A page holds up to 500 reports (megabytes): hashed a result at a time, handing the
+        // event loop back to admissions every LIST_SLICE_MS.
+        let slice = performance.now();
         for (const item of page.items ?? []) {
           const m = item.metadata;
           if (m?.name !== REPORT_NAME || m.labels?.[MANAGED_BY.key] !== MANAGED_BY.value) continue;
-          out.set(m.namespace ?? '', { resourceVersion: m.resourceVersion ?? '', hash: contentHash(item) });
+          const steps = contentHashSteps(item);
+          let next = steps.next();
+          while (!next.done) {
+            if (performance.now() - slice >= LIST_SLICE_MS) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              if (this.abort.signal.aborted) return out;
+              slice = performance.now();
+            }
+            next = steps.next();
+          }
+          out.set(m.namespace ?? '', { resourceVersion: m.resourceVersion ?? '', hash: next.value });
         }
         next = page.metadata?.continue || undefined;
       } while (next);

@@ -19,9 +19,7 @@ import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
 import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
 import { discoverKinds } from './cluster-api.js';
-import { policyReports } from '../reports/policy-report.js';
-import { scanOf } from '../reports/scan-report.js';
-import { meshGauges, scanGauges, setMeshGauges } from './cluster-gauges.js';
+import { refreshSteps, runInSlices, setMeshGauges } from './cluster-gauges.js';
 import { PolicyReportWriter } from './cluster-reports.js';
 import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
 import { BUILT_IN_KINDS, optionalKinds, withoutNameClashes, type SlimObject, type WatchedKind } from './cluster-kinds.js';
@@ -38,6 +36,10 @@ export interface ClusterOptions {
   rediscoverMs?: number;
   /** Least time between two computations of the mesh gauges (and of the PolicyReports). */
   gaugeIntervalMs?: number;
+  /** Longest slice of that computation before the event loop answers admissions (ms; default GAUGE_SLICE_MS; 0: a step per slice). */
+  gaugeSliceMs?: number;
+  /** Awaited between two slices of a gauges run (tests: to change the mesh or close while a run is under way). */
+  onGaugeSlice?: (run: number, slice: number) => Promise<void> | void;
   watchTimeoutSeconds?: number;
   /**
    * Keep wgpolicyk8s.io/v1alpha2 PolicyReports of the mesh current when their CRDs are served
@@ -60,6 +62,8 @@ export interface ClusterState extends MeshSource {
 
 export const DEFAULT_REDISCOVER_MS = 60_000;
 export const DEFAULT_GAUGE_INTERVAL_MS = 10_000;
+/** Longest stretch (ms) the gauges' and reports' computation holds the event loop before admissions waiting are answered. */
+export const GAUGE_SLICE_MS = 15;
 
 /** Loads the kubeconfig: the file given, else client-node's default search (in-cluster included). */
 export function loadKubeConfig(file: string | undefined): KubeConfig {
@@ -260,31 +264,57 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
           },
         });
 
-  const refreshGauges = (): void => {
+  // The gauges and reports are computed in slices of GAUGE_SLICE_MS at most (cluster-gauges.ts
+  // runInSlices), admissions answered in between; one run at a time (the next is scheduled when
+  // a run ends), stopped between slices by close(). Informer events applied between slices change
+  // the model under the walk: the answer may then mix the mesh before and after them, which is
+  // acceptable for gauges and reports (each figure and result is true of one of the two meshes,
+  // and they describe a mesh that was changing anyway) because such an event also set `dirty`,
+  // so another run follows and replaces it. A reload swaps the model (modelFor): the run keeps
+  // walking the old one, which stays whole (only no longer updated), and modelFor set `dirty`.
+  let running: Promise<void> | undefined;
+  let runs = 0;
+  const sliceMs = options.gaugeSliceMs ?? GAUGE_SLICE_MS;
+  const refresh = async (): Promise<void> => {
     let next = gaugeIntervalMs;
+    const runNumber = ++runs;
+    const onSlice = options.onGaugeSlice;
+    try {
+      const mesh = modelFor(getPolicy());
+      const withReports = reports?.wanted() ?? false;
+      const steps = refreshSteps(mesh, withReports ? () => new Date() : undefined);
+      const run = await runInSlices(steps, sliceMs, () => closed, onSlice && ((slice) => onSlice(runNumber, slice)));
+      if (!run) return;
+      setMeshGauges(metrics, run.value.gauges);
+      if (run.value.reports && reports?.wanted()) reports.updateHashed(run.value.reports);
+      // A policy reloaded during the run, with no admission since to rebuild the model: the
+      // next run rebuilds it.
+      if (mesh.policy !== getPolicy()) dirty = true;
+      // The duty rule: the event loop was busy with this run for busyMs (the slices, not the
+      // admissions answered between them): keep that to a tenth of the time at most.
+      next = Math.max(gaugeIntervalMs, run.busyMs * 10);
+      log.debug(
+        { run: runNumber, busyMs: Math.round(run.busyMs), wallMs: Math.round(run.wallMs), slices: run.slices, longestSliceMs: Math.round(run.longestMs), nextMs: Math.round(next), reports: run.value.reports?.length },
+        'mesh gauges computed',
+      );
+    } catch (err) {
+      if (!closed) log.error({ err: errorMessage(err) }, 'mesh gauges or reports could not be computed (a bug in mtls-guard)');
+    } finally {
+      if (!closed) later(refreshGauges, next);
+    }
+  };
+
+  const refreshGauges = (): void => {
+    if (running) return;
     if (dirty && problem() === undefined) {
       dirty = false;
-      const started = performance.now();
-      try {
-        const mesh = modelFor(getPolicy());
-        if (reports?.wanted()) {
-          const scan = scanOf(mesh);
-          setMeshGauges(metrics, scanGauges(scan));
-          reports.update(policyReports(scan, new Date()));
-        } else {
-          setMeshGauges(metrics, meshGauges(mesh));
-        }
-      } catch (err) {
-        log.error({ err: errorMessage(err) }, 'mesh gauges or reports could not be computed (a bug in mtls-guard)');
-      }
-      const ms = performance.now() - started;
-      // A slow computation blocks admissions while it runs: keep it to a tenth of the time at most.
-      next = Math.max(gaugeIntervalMs, ms * 10);
-      log.debug({ ms: Math.round(ms), nextMs: Math.round(next) }, 'mesh gauges computed');
+      running = refresh().finally(() => {
+        running = undefined;
+      });
     } else {
       reports?.tick();
+      later(refreshGauges, gaugeIntervalMs);
     }
-    later(refreshGauges, next);
   };
 
   for (const k of BUILT_IN_KINDS) watchKind(k);
@@ -317,7 +347,8 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
       closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await Promise.all([...watches.values()].map((w) => w.stop()).concat(reports ? [reports.close()] : []));
+      // A run of the gauges stops at its next slice (runInSlices checks `closed`).
+      await Promise.all([...watches.values()].map((w) => w.stop()).concat(reports ? [reports.close()] : [], running ? [running] : []));
     },
   };
 }
