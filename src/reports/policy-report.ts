@@ -238,19 +238,24 @@ export function* policyReportSteps(scan: MeshScan, now: Date): Generator<void, P
   yield;
 
   const byNamespace = new Map<string, PolicyReportResult[]>([['', []]]);
+  let n = 0;
   for (const p of placed) {
     const list = byNamespace.get(p.namespace);
     if (list) list.push(p.result);
     else byNamespace.set(p.namespace, [p.result]);
+    if (++n % (RESULTS_PER_STEP * 32) === 0) yield;
   }
   const namespaces = [...byNamespace.keys()].sort();
-  return namespaces.map((namespace) => {
+  const reports: PolicyReport[] = [];
+  for (const namespace of namespaces) {
     const results = byNamespace.get(namespace) ?? [];
     const summary = emptySummary();
     for (const r of results) summary[r.result]++;
     const metadata: PolicyReport['metadata'] = namespace ? { name: REPORT_NAME, namespace, labels: { ...LABELS } } : { name: REPORT_NAME, labels: { ...LABELS } };
-    return { apiVersion: POLICY_REPORT_API_VERSION, kind: namespace ? 'PolicyReport' : 'ClusterPolicyReport', metadata, summary, results };
-  });
+    reports.push({ apiVersion: POLICY_REPORT_API_VERSION, kind: namespace ? 'PolicyReport' : 'ClusterPolicyReport', metadata, summary, results });
+    yield;
+  }
+  return reports;
 }
 
 /**

@@ -151,8 +151,41 @@ function flowKey(f: Flow, clientKeys: Map<ClientGroup, string>): string {
 /** How many items a step of the scan's walks handles (a step is microseconds of work). */
 const ITEMS_PER_STEP = 64;
 
+/** How many comparisons a step of mergeSortSteps makes. */
+const COMPARISONS_PER_STEP = 1024;
+
+/**
+ * A stable bottom-up merge sort in steps: the same order as Array.prototype.sort (stable too) with
+ * the same comparator, without one long step (sorting 23,000 flow keys of kilobytes took 40-50 ms).
+ */
+function* mergeSortSteps<T>(items: readonly T[], compare: (a: T, b: T) => number): Generator<void, T[]> {
+  const n = items.length;
+  let src = items.slice();
+  let dst = new Array<T>(n);
+  let work = 0;
+  for (let width = 1; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        // The left one first unless the right one is strictly smaller: stable.
+        dst[k++] = compare(src[j] as T, src[i] as T) < 0 ? (src[j++] as T) : (src[i++] as T);
+        if (++work % COMPARISONS_PER_STEP === 0) yield;
+      }
+      while (i < mid) dst[k++] = src[i++] as T;
+      while (j < hi) dst[k++] = src[j++] as T;
+    }
+    [src, dst] = [dst, src];
+    yield;
+  }
+  return src;
+}
+
 /** Sorts by a key computed once per item (keys are long strings; a comparator would rebuild
- * them), yielding while the keys are computed; the sort itself is one step. Stable. */
+ * them), in steps. Stable. */
 function* sortedBySteps<T>(items: readonly T[], key: (item: T) => string): Generator<void, T[]> {
   const keyed: { item: T; key: string }[] = [];
   for (let i = 0; i < items.length; i++) {
@@ -161,9 +194,9 @@ function* sortedBySteps<T>(items: readonly T[], key: (item: T) => string): Gener
     if (i % ITEMS_PER_STEP === ITEMS_PER_STEP - 1) yield;
   }
   yield;
-  keyed.sort((a, b) => compareText(a.key, b.key));
+  const sorted = yield* mergeSortSteps(keyed, (a, b) => compareText(a.key, b.key));
   yield;
-  return keyed.map((k) => k.item);
+  return sorted.map((k) => k.item);
 }
 
 function conflictKey(c: AuthorizationConflict): string {
@@ -209,10 +242,18 @@ export function* buildScanSteps(answers: MeshAnswers): Generator<void, MeshScan>
   }
   yield;
   const broken = flows.filter((f) => f.outcome === 'broken');
+  yield;
   const list = [...rows.values()];
+  const namespaces = new Set<string>();
+  const workloads = new Set<string>();
+  for (const s of servers) {
+    namespaces.add(s.workload.namespace);
+    workloads.add(refKey(s.workload));
+    if (++n % ITEMS_PER_STEP === 0) yield;
+  }
   const summary: ScanSummary = {
-    namespaces: new Set(servers.map((s) => s.workload.namespace)).size,
-    workloads: new Set(servers.map((s) => refKey(s.workload))).size,
+    namespaces: namespaces.size,
+    workloads: workloads.size,
     serverPorts: list.length,
     plaintextPorts: list.filter((r) => r.accepts !== 'mtls').length,
     flows: flows.length,

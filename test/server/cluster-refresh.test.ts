@@ -8,7 +8,7 @@ import { afterEach, describe, test } from 'node:test';
 import { defaultPolicy } from '../../src/engine/index.js';
 import { MeshModel } from '../../src/mesh/index.js';
 import { policyReports } from '../../src/reports/policy-report.js';
-import { scanOf } from '../../src/reports/scan-report.js';
+import { buildScan, scanOf } from '../../src/reports/scan-report.js';
 import { meshGauges, refreshSteps, runInSlices, scanGauges } from '../../src/server/cluster-gauges.js';
 import { reportContent } from '../../src/server/cluster-reports.js';
 import { startClusterState, type ClusterState } from '../../src/server/cluster-state.js';
@@ -84,6 +84,12 @@ describe('refreshSteps', () => {
       sliced.value.reports.map((r) => r.hash),
       reports.map((r) => createHash('sha256').update(reportContent(r)).digest('hex')),
     );
+    // The scan's sort (a merge sort in steps) orders whatever order the answers come in.
+    const answers = { serverPorts: model.serverPorts(), flows: model.flows(), conflicts: model.authorizationConflicts(), rootNamespace: model.rootNamespace };
+    const reversed = buildScan({ serverPorts: [...answers.serverPorts].reverse(), flows: [...answers.flows].reverse(), conflicts: [...answers.conflicts].reverse(), rootNamespace: model.rootNamespace });
+    assert.deepEqual(reversed, scan);
+    const hosts = scan.flows.map((f) => f.host);
+    assert.ok(hosts.length > 100 && hosts.every((h, i) => i === 0 || (hosts[i - 1] as string) <= h), 'flows ordered by host');
     const gaugesOnly = await runInSlices(refreshSteps(model), 0);
     assert.deepEqual(gaugesOnly?.value, { gauges: meshGauges(model) });
   });
