@@ -104,8 +104,12 @@ export interface AuthorizationConflict {
 export interface PeerAuthenticationEffect {
   /** Flows that work today and would be refused by the server side after the change. */
   newlyBroken: Flow[];
-  /** Server ports whose mode the changed object sets after the change and that, then, accept
-   * plaintext against an AuthorizationPolicy matching identity. */
+  /** Server ports a sidecar (or ztunnel) is known to enforce that are STRICT before the change
+   * and accept plaintext after it (PERMISSIVE or DISABLE, as now in force), in port order. */
+  newlyPlaintext: ServerPort[];
+  /** Server ports whose mode the changed object sets after the change (after a DELETE: whose
+   * mode the deletion changes) and that, then, accept plaintext against an AuthorizationPolicy
+   * matching identity, where they did not before. */
   authorizationConflicts: AuthorizationConflict[];
 }
 

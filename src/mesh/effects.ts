@@ -129,13 +129,18 @@ export function peerAuthenticationEffect(store: MeshStore, object: unknown, name
   const flowsAfter = after(changedFlows);
   const brokenBefore = new Set(flowsBefore.filter((f) => f.outcome === 'broken').map(flowKey));
   const newlyBroken = flowsAfter.filter((f) => f.outcome === 'broken' && !brokenBefore.has(flowKey(f)));
-  if (object === undefined) return { newlyBroken, authorizationConflicts: [] };
+  // Ports a proxy is known to enforce that refused plaintext before and take it after.
+  const newlyPlaintext = portsAfter
+    .filter(({ server }, i) => portsBefore[i]?.server.mode === 'STRICT' && server.mode !== 'STRICT' && (server.sidecar || server.ambient) && !server.sidecarAssumed)
+    .map(({ server }) => server);
   const conflictKey = (c: AuthorizationConflict) => JSON.stringify([c.server.workload, c.server.port, c.authorizationPolicy]);
   const conflictsBefore = new Set(portsBefore.flatMap(({ w, port, server }) => conflictsOn(store, w, port, server)).map(conflictKey));
+  // The ports this object sets after the change; after a DELETE, the ports whose mode it changed.
   const isThis = (sp: ServerPort) => sp.setBy?.ref.kind === 'PeerAuthentication' && sp.setBy.ref.namespace === namespace && sp.setBy.ref.name === name;
+  const judged = (server: ServerPort) => (object === undefined ? changed.has(`${workloadKey(server.workload)}:${server.port}`) : isThis(server));
   const authorizationConflicts = portsAfter
-    .filter(({ server }) => isThis(server))
+    .filter(({ server }) => judged(server))
     .flatMap(({ w, port, server }) => conflictsOn(store, w, port, server))
     .filter((c) => !conflictsBefore.has(conflictKey(c)));
-  return { newlyBroken, authorizationConflicts };
+  return { newlyBroken, newlyPlaintext, authorizationConflicts };
 }
