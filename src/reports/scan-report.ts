@@ -270,7 +270,7 @@ export type ScannedModel = Pick<MeshModel, 'serverPorts' | 'flows' | 'authorizat
 /**
  * The whole mesh as `scan` reports it: every server port, flow and authorization conflict of the
  * model, sorted (buildScan). Walks every flow: seconds of CPU on a mesh of 10,000 Services
- * (BENCHMARKS.md "Mesh model"), so the server runs it off the request path.
+ * (BENCHMARKS.md "Mesh model"), so the server runs the step-wise form (scanSteps) in slices.
  */
 export function scanOf(model: ScannedModel): MeshScan {
   return buildScan({ serverPorts: model.serverPorts(), flows: model.flows(), conflicts: model.authorizationConflicts(), rootNamespace: model.rootNamespace });
