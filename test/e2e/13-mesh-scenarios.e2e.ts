@@ -16,9 +16,9 @@
 //      the single-object rules still refuse, then the informers re-list and (a) is refused again;
 //   d. details' own DISABLE policy deleted while its plaintext DestinationRule stands: admitted
 //      with a warning naming the calls that break (the chart's validate-delete webhook); then the
-//      mesh-wide STRICT deleted: admitted, and the mesh rules follow (reviews' plaintext is no
-//      longer a conflict). What turns plaintext is not warned: the server's DELETE warnings name
-//      calls that break, and lowering STRICT to PERMISSIVE breaks none.
+//      mesh-wide STRICT deleted: admitted with a warning naming the workload ports it opens to
+//      plaintext (PERMISSIVE, Istio's default), and the mesh rules follow (reviews' plaintext is
+//      no longer a conflict).
 // Everything created here is deleted afterwards (the namespace stays: no namespace controller),
 // the policy and the default single-object server are restored.
 import assert from 'node:assert/strict';
@@ -150,10 +150,10 @@ describe('mesh scenarios through the real API server (cluster mode): mesh-wide S
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /peerauthentication\.security\.istio\.io\/default created/);
     const ours = warnings(r).filter((w) => w.includes('[peerauthentication-strict-conflict]'));
-    // One warning per DestinationRule that starts failing (other files' leftovers may add more);
-    // kubectl shows at most 256 characters of each, so the calls it names may be cut off.
+    // One warning per DestinationRule that starts failing (other files' leftovers may add more),
+    // naming the rule and the call it breaks before the clients (kubectl shows 256 characters).
     for (const rule of ['productpage', 'ratings']) {
-      const lines = ours.filter((w) => w.includes(`DestinationRule ${NS}/${rule} (spec.trafficPolicy.tls.mode: DISABLE) makes clients`));
+      const lines = ours.filter((w) => w.includes(`DestinationRule ${NS}/${rule} (spec.trafficPolicy.tls.mode: DISABLE) makes calls to ${rule}:`));
       assert.equal(lines.length, 1, `one warning for DestinationRule ${NS}/${rule}:\n${show(r)}`);
       const rest = ourWarning(lines[0], 'peerauthentication-strict-conflict', 'PeerAuthentication istio-system/default');
       assert.match(rest, /^: spec\.mtls\.mode: STRICT allowed with a warning; /, show(r));
@@ -256,7 +256,7 @@ describe('mesh scenarios through the real API server (cluster mode): mesh-wide S
     await waitForWebhooks();
   });
 
-  it('d. deleting details\' own DISABLE policy warns of the calls it breaks; deleting the mesh-wide STRICT is admitted and the mesh rules follow', async () => {
+  it('d. deleting details\' own DISABLE policy warns of the calls it breaks; deleting the mesh-wide STRICT warns of the ports it opens to plaintext, and the mesh rules follow', async () => {
     // The chart's validate-delete webhook (cluster mode, failurePolicy Ignore) sends the DELETE.
     const before = await objectsOf('PeerAuthentication');
     const own = kubectl(['delete', 'peerauthentication', 'details', '--namespace', NS]);
@@ -271,6 +271,11 @@ describe('mesh scenarios through the real API server (cluster mode): mesh-wide S
     const r = kubectl(['delete', 'peerauthentication', 'default', '--namespace', ROOT]);
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /peerauthentication\.security\.istio\.io "default" deleted/);
+    // It breaks no call, but every sidecar port it kept STRICT now takes plaintext: said so.
+    const [opens, ...others] = warnings(r).filter((w) => w.includes('[peerauthentication-strict-conflict]'));
+    assert.deepEqual(others, [], show(r));
+    const text = ourWarning(opens, 'peerauthentication-strict-conflict', `deleting PeerAuthentication ${ROOT}/default`);
+    assert.match(text, /^ opens \d+ workload ports? to plaintext \(now PERMISSIVE, Istio's default\): \S+:\d+/, show(r));
     await modelHas('PeerAuthentication', policies, -1);
     // PERMISSIVE again: plaintext is accepted, so reviews' reviewed plaintext rule is no conflict.
     const after = apply([reviewsPlaintext], ['--dry-run=server']);

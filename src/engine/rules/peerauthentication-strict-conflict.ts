@@ -34,7 +34,9 @@ export const peerAuthenticationStrictConflict = defineRule({
       const finding: Finding = {
         path: server.setBy?.path ?? 'spec.mtls.mode',
         value: server.mode,
-        scope: `${sender} makes ${clientsWords(group.map((g) => g.clients))} call ${targetWords(group)} without Istio mTLS; this policy: ${scopeWords(target, policy)}`,
+        // The rule to change and the call it breaks first: kubectl shows 256 characters of a warning,
+        // and the client list can be long.
+        scope: `${sender} makes calls to ${targetWords(group)} without Istio mTLS, from ${clientsWords(group.map((g) => g.clients))}; this policy: ${scopeWords(target, policy)}`,
         reach: JSON.stringify([f.clientTlsFrom?.ref ?? null, f.service, f.servicePort, server.port]),
       };
       finding.port = server.port;
