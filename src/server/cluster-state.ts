@@ -228,7 +228,7 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
 
   /** Why the mesh is not available now, or undefined when it is. */
   const problem = (): string | undefined => {
-    if (!discovered) return `discovering the Istio kinds${discoveryError ? ` (${discoveryError})` : ''}`;
+    if (!discovered) return `discovering the optional kinds (Istio, DeploymentConfig, Rollout, workloadKinds)${discoveryError ? ` (${discoveryError})` : ''}`;
     const failing = [...watches.values()].filter((w) => w.phase === 'failing');
     if (failing.length) return `watch failing: ${failing.map((w) => `${w.kind.kind} (${w.error ?? 'error'})`).join(', ')}`;
     const listing = [...watches.values()].filter((w) => w.phase === 'listing');
