@@ -1,7 +1,8 @@
-// Plain GETs against the API server with the kubeconfig's credentials (client-node's
+// Requests to the API server with the kubeconfig's credentials (client-node's
 // applyToHTTPSOptions: CA, client certificate, bearer token re-read per request, so a rotated
 // in-cluster token is picked up). Raw JSON, not client-node's typed models: list items then
-// look like watch events (timestamps as strings), and each page is slimmed as it arrives.
+// look like watch events (timestamps as strings), and each page is slimmed as it arrives. GETs
+// for the informers, discovery and scan; writes only for the PolicyReports (cluster-reports.ts).
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -31,16 +32,26 @@ export class ConnectionError extends Error {
 const REQUEST_TIMEOUT_MS = 30_000;
 const PAGE_SIZE = 500;
 
-/** GET `path` (with query) and parse the JSON answer; 4xx/5xx become an ApiError. */
-export async function getJson(config: KubeConfig, path: string): Promise<unknown> {
+/** The methods mtls-guard sends: GET (lists, discovery); POST, PUT, DELETE only for its PolicyReports. */
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/**
+ * Sends `body` (as JSON, when given) to `path` (with query) and parses the JSON answer (an empty
+ * answer is `{}`). A 4xx/5xx answer becomes an ApiError with its status and the API server's
+ * `message`; no answer (refused, reset, no answer within 30 s, `signal` aborting) a ConnectionError.
+ */
+export async function requestJson(config: KubeConfig, method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
   const options: RequestOptions = {};
   await config.applyToHTTPSOptions(options);
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const headers: Record<string, string | number> = { Accept: 'application/json' };
+  if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': payload.length });
   return new Promise((resolve, reject) => {
-    const req = send(url, { ...options, method: 'GET', headers: { ...options.headers, Accept: 'application/json' }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+    const req = send(url, { ...options, method, headers: { ...options.headers, ...headers }, timeout: REQUEST_TIMEOUT_MS, ...(signal && { signal }) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -50,27 +61,32 @@ export async function getJson(config: KubeConfig, path: string): Promise<unknown
         if (status < 200 || status > 299) {
           let message = text.slice(0, 300);
           try {
-            const body = JSON.parse(text) as { message?: unknown };
-            if (typeof body.message === 'string') message = body.message;
+            const parsed = JSON.parse(text) as { message?: unknown };
+            if (typeof parsed.message === 'string') message = parsed.message;
           } catch {
             // not JSON: the start of the body is the message
           }
-          reject(new ApiError(`GET ${url.pathname}: ${status} ${message}`, status));
+          reject(new ApiError(`${method} ${url.pathname}: ${status} ${message}`, status));
           return;
         }
         try {
-          resolve(JSON.parse(text));
+          resolve(text ? JSON.parse(text) : {});
         } catch (err) {
-          reject(new Error(`GET ${url.pathname}: the answer is not JSON`, { cause: err }));
+          reject(new Error(`${method} ${url.pathname}: the answer is not JSON`, { cause: err }));
         }
       });
     });
-    req.on('timeout', () => req.destroy(new ConnectionError(`GET ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')));
+    req.on('timeout', () => req.destroy(new ConnectionError(`${method} ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err instanceof ConnectionError ? err : new ConnectionError(`GET ${url.pathname}: ${err.message}`, err.code, { cause: err }));
+      reject(err instanceof ConnectionError ? err : new ConnectionError(`${method} ${url.pathname}: ${err.message}`, err.code, { cause: err }));
     });
-    req.end();
+    req.end(payload);
   });
+}
+
+/** GET `path` (with query) and parse the JSON answer; 4xx/5xx become an ApiError. */
+export function getJson(config: KubeConfig, path: string): Promise<unknown> {
+  return requestJson(config, 'GET', path);
 }
 
 export interface SlimList {

@@ -22,8 +22,7 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { POLICY_REPORT_API_VERSION, REPORT_NAME, type PolicyReport } from '../reports/policy-report.js';
 import { errorMessage } from '../util/errors.js';
-import { ApiError, getJson } from './cluster-api.js';
-import { requestJson, type Method } from './cluster-reports-api.js';
+import { ApiError, getJson, requestJson, type Method } from './cluster-api.js';
 import type { Metrics } from './metrics.js';
 
 const GROUP = 'wgpolicyk8s.io';
