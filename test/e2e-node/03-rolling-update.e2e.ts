@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { DENIED_PREFIX, deployment, peerAuthentication } from '../e2e/lib/manifests.js';
-import { helm, installRelease, kubectl, kubectlAsync, kubectlJson, nodeEnv, ok, podReady, show, uninstallRelease, waitFor, type Pod, type Run } from './lib.js';
+import { createTarget, helm, installRelease, kubectl, kubectlAsync, kubectlJson, nodeEnv, ownWebhookArgs, podReady, show, uninstallRelease, waitFor, type Pod, type Run } from './lib.js';
 
 /** helm without blocking the event loop (the request stream keeps running meanwhile). */
 function helmAsync(args: readonly string[], timeoutMs: number): Promise<Run> {
@@ -143,15 +143,10 @@ describe('node scenario 3: helm upgrade rolls two replicas under a steady stream
       namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'restricted' },
       args: [
         '--set', 'replicaCount=2',
-        // The pods cannot reach this API server (test/e2e-node/README.md "Cluster mode in the pods").
-        '--set', 'cluster.enabled=false',
-        '--set', `webhook.validatingConfigurationName=${NS}.validate.mtls-guard.io`,
-        '--set', `webhook.mutatingConfigurationName=${NS}.mutate.mtls-guard.io`,
-        '--set', `webhook.matchNamespaceLabels.${RELEASE}=target`,
+        ...ownWebhookArgs(RELEASE, NS),
       ],
     });
-    ok(kubectl(['create', 'namespace', TARGET]));
-    ok(kubectl(['label', 'namespace', TARGET, `${RELEASE}=target`]));
+    createTarget(RELEASE, TARGET);
   });
 
   after(async () => {

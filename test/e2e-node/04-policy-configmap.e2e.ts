@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { DENIED_PREFIX, peerAuthentication, yamlDocs } from '../e2e/lib/manifests.js';
-import { installRelease, kubectl, kubectlJson, ok, podReady, releasePods, show, uninstallRelease, waitFor, type Pod } from './lib.js';
+import { createTarget, installRelease, kubectl, kubectlJson, ok, ownWebhookArgs, podReady, releasePods, show, uninstallRelease, waitFor, type Pod } from './lib.js';
 
 const RELEASE = 'n04';
 const NS = 'mtls-guard-n04';
@@ -100,15 +100,10 @@ describe('node scenario 4: the policy ConfigMap edited in place reaches the pods
       namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'restricted' },
       args: [
         '--set', 'policyRollout=false',
-        // The pods cannot reach this API server (test/e2e-node/README.md "Cluster mode in the pods").
-        '--set', 'cluster.enabled=false',
-        '--set', `webhook.validatingConfigurationName=${NS}.validate.mtls-guard.io`,
-        '--set', `webhook.mutatingConfigurationName=${NS}.mutate.mtls-guard.io`,
-        '--set', `webhook.matchNamespaceLabels.${RELEASE}=target`,
+        ...ownWebhookArgs(RELEASE, NS),
       ],
     });
-    ok(kubectl(['create', 'namespace', TARGET]));
-    ok(kubectl(['label', 'namespace', TARGET, `${RELEASE}=target`]));
+    createTarget(RELEASE, TARGET);
     pods = releasePods(RELEASE, NS);
     assert.equal(pods.length, 2);
   });

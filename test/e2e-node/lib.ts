@@ -215,6 +215,27 @@ export function installRelease(o: ReleaseOptions): Run {
 }
 
 /**
+ * Helm arguments that give a release webhook configurations of its own (named after its
+ * namespace) judging only namespaces labelled `<release>=target`, with cluster mode off: the pods
+ * cannot reach this API server (README "Cluster mode in the pods"). For scenarios that must not
+ * judge each other's objects.
+ */
+export function ownWebhookArgs(release: string, namespace: string): string[] {
+  return [
+    '--set', 'cluster.enabled=false',
+    '--set', `webhook.validatingConfigurationName=${namespace}.validate.mtls-guard.io`,
+    '--set', `webhook.mutatingConfigurationName=${namespace}.mutate.mtls-guard.io`,
+    '--set', `webhook.matchNamespaceLabels.${release}=target`,
+  ];
+}
+
+/** Creates namespace `target`, labelled so that `release`'s webhooks (ownWebhookArgs) judge it. */
+export function createTarget(release: string, target: string): void {
+  ok(kubectl(['create', 'namespace', target]));
+  ok(kubectl(['label', 'namespace', target, `${release}=target`]));
+}
+
+/**
  * `helm uninstall --wait` (the webhook configurations go with it), then the namespace; waits
  * until the namespace is gone so the next scenario starts from a clean cluster. Never throws for
  * a release or namespace that is already gone.
