@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import type { AuthorizationConflict, Flow, MeshModel, ServerPort } from '../mesh/index.js';
 import { policyReportSteps, type PolicyReport } from '../reports/policy-report.js';
-import { scanSteps, type MeshScan } from '../reports/scan-report.js';
+import { acceptsOf, scanSteps, type MeshScan } from '../reports/scan-report.js';
 import { contentHashSteps } from './cluster-reports.js';
 import type { Metrics } from './metrics.js';
 
@@ -29,30 +29,27 @@ export function meshGauges(model: GaugeSource): MeshGauges {
 
 /** meshGauges from the model's answers (MeshModel.scanSteps' value). */
 function answerGauges(answers: { serverPorts: readonly ServerPort[]; flows: readonly Flow[]; conflicts: readonly AuthorizationConflict[] }): MeshGauges {
-  const plaintextPorts = new Map<string, number>();
-  for (const p of answers.serverPorts) {
-    const ns = p.workload.namespace;
-    // Without a sidecar nothing enforces the mode (ztunnel does, in an ambient namespace).
-    const plaintext = p.mode !== 'STRICT' || (!p.sidecar && !p.ambient);
-    plaintextPorts.set(ns, (plaintextPorts.get(ns) ?? 0) + (plaintext ? 1 : 0));
-  }
-  return {
-    plaintextPorts,
-    conflicts: {
-      'destinationrule-strict-conflict': answers.flows.filter((f) => f.outcome === 'broken').length,
-      'peerauthentication-authz-conflict': answers.conflicts.length,
-    },
-  };
+  return gaugesOf(answers.serverPorts, answers.flows.filter((f) => f.outcome === 'broken').length, answers.conflicts.length);
 }
 
 /** The same gauges as meshGauges, from a scan of the model (scanOf) instead of the model. */
 export function scanGauges(scan: MeshScan): MeshGauges {
+  return gaugesOf(
+    scan.rows.map((row) => row.server),
+    scan.broken.length,
+    scan.conflicts.length,
+  );
+}
+
+/** Plaintext-accepting ports per namespace as `scan` judges them (acceptsOf: without a sidecar
+ * or ztunnel nothing enforces the mode), and the two conflict counts. */
+function gaugesOf(serverPorts: readonly ServerPort[], broken: number, conflicts: number): MeshGauges {
   const plaintextPorts = new Map<string, number>();
-  for (const row of scan.rows) {
-    const ns = row.server.workload.namespace;
-    plaintextPorts.set(ns, (plaintextPorts.get(ns) ?? 0) + (row.accepts === 'mtls' ? 0 : 1));
+  for (const p of serverPorts) {
+    const ns = p.workload.namespace;
+    plaintextPorts.set(ns, (plaintextPorts.get(ns) ?? 0) + (acceptsOf(p) === 'mtls' ? 0 : 1));
   }
-  return { plaintextPorts, conflicts: { 'destinationrule-strict-conflict': scan.broken.length, 'peerauthentication-authz-conflict': scan.conflicts.length } };
+  return { plaintextPorts, conflicts: { 'destinationrule-strict-conflict': broken, 'peerauthentication-authz-conflict': conflicts } };
 }
 
 export function setMeshGauges(metrics: Metrics, gauges: MeshGauges): void {
