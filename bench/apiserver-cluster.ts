@@ -151,7 +151,7 @@ export async function runClusterMode(o: ClusterModeOptions): Promise<ClusterMode
 
     const caBundle = readFileSync(join(o.certDir, 'ca.crt')).toString('base64');
     const guards: Record<ClusterConfigId, Guard> = { single: o.single, cluster: guard };
-    const yaml = (g: Guard): string => webhookConfiguration(g.port, caBundle, MESH_RESOURCES);
+    const yaml = (g: Guard): string => webhookConfiguration({ port: g.port }, caBundle, MESH_RESOURCES);
     const objects: MeshCreateKind[] = ['destinationRule', 'peerAuthentication'];
     const sendOne = (k: MeshCreateKind, n: number): ReturnType<typeof dryRunCreate> => {
       const obj = k === 'destinationRule' ? admissions.destinationRule(n) : admissions.peerAuthentication(n);

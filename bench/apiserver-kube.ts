@@ -111,12 +111,16 @@ export function collectionPath(apiVersion: string, kind: string, namespace?: str
 /** Name shared by every admission object the bench registers (and deletes between configurations). */
 export const BENCH_NAME = 'mtls-guard-bench';
 
+/** Where a webhook registration sends the API server: a local process, or a Service in the cluster (port 443 of it, say). */
+export type WebhookTarget = { port: number } | { service: { namespace: string; name: string; port: number } };
+
 /**
- * A ValidatingWebhookConfiguration calling https://127.0.0.1:PORT/validate for CREATE/UPDATE of
- * `resources` (group/resource pairs), as the chart registers mtls-guard's (failurePolicy Fail,
- * sideEffects None, AdmissionReview v1). The floor server is registered with the same text.
+ * A ValidatingWebhookConfiguration calling the target's /validate (https://127.0.0.1:PORT or the
+ * Service) for CREATE/UPDATE of `resources` (group/resource pairs), as the chart registers
+ * mtls-guard's (failurePolicy Fail, sideEffects None, AdmissionReview v1). The floor server is
+ * registered with the same text.
  */
-export function webhookConfiguration(port: number, caBundle: string, resources: { group: string; resource: string }[]): string {
+export function webhookConfiguration(target: WebhookTarget, caBundle: string, resources: { group: string; resource: string }[]): string {
   const rules = resources
     .map(
       (r) => `      - apiGroups: ["${r.group}"]
@@ -125,6 +129,10 @@ export function webhookConfiguration(port: number, caBundle: string, resources: 
         resources: ["${r.resource}"]`,
     )
     .join('\n');
+  const where =
+    'port' in target
+      ? `      url: https://127.0.0.1:${target.port}/validate`
+      : `      service: {namespace: ${target.service.namespace}, name: ${target.service.name}, port: ${target.service.port}, path: /validate}`;
   return `apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata:
@@ -132,7 +140,7 @@ metadata:
 webhooks:
   - name: validate.mtls-guard.bench
     clientConfig:
-      url: https://127.0.0.1:${port}/validate
+${where}
       caBundle: ${caBundle}
     rules:
 ${rules}
@@ -159,14 +167,14 @@ export function summary(samples: number[]): Summary {
   return { p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? 0), mean: round(sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1)) };
 }
 
-/** The text of mtls-guard's /metrics (plain HTTP on its metrics port); retried a few times, as a
+/** The text of mtls-guard's /metrics (plain HTTP on its metrics port, on 127.0.0.1 or a pod IP); retried a few times, as a
  * kept-alive connection the server closes at the same moment fails the request. */
-export async function metricsText(metricsPort: number): Promise<string> {
+export async function metricsText(metricsPort: number, host = '127.0.0.1'): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return await (await fetch(`http://${host}:${metricsPort}/metrics`)).text();
     } catch (err) {
-      if (attempt >= 4) throw new Error(`GET 127.0.0.1:${metricsPort}/metrics failed ${attempt + 1} times`, { cause: err });
+      if (attempt >= 4) throw new Error(`GET ${host}:${metricsPort}/metrics failed ${attempt + 1} times`, { cause: err });
       await sleep(200);
     }
   }
@@ -180,8 +188,8 @@ export function metricValue(text: string, name: string, labels = ''): number | u
 }
 
 /** mtls-guard's own count and summed time (s) of /validate decisions, from its /metrics. */
-export async function guardDurations(metricsPort: number): Promise<{ count: number; sum: number }> {
-  const text = await metricsText(metricsPort);
+export async function guardDurations(metricsPort: number, host = '127.0.0.1'): Promise<{ count: number; sum: number }> {
+  const text = await metricsText(metricsPort, host);
   return {
     count: metricValue(text, 'mtls_guard_admission_duration_seconds_count', 'webhook="validate"') ?? 0,
     sum: metricValue(text, 'mtls_guard_admission_duration_seconds_sum', 'webhook="validate"') ?? 0,

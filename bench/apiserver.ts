@@ -18,6 +18,10 @@
 // sync, memory. Writes bench/apiserver-results.json, the `npm run bench:apiserver` section of
 // BENCHMARKS.md and a panel of bench/latency.svg. Everything is torn down at the end, on failure
 // and on SIGINT/SIGTERM.
+// With --pod (`npm run bench:apiserver:pod`, bench/apiserver-pod.ts) (b) and (d) run as pods on
+// the node suite's kubelet node instead (scripts/e2e-node.sh up; the image built from our
+// Dockerfile), called through their Services; no cluster mode (the pods cannot reach that API
+// server). Writes bench/apiserver-pod-results.json and its own section of BENCHMARKS.md.
 //
 //   npm run bench:apiserver                     # 1200 creates per configuration in 6 rounds, full mesh (~6 min)
 //   npm run bench:apiserver -- --requests 300   # fewer; --rounds N, --no-build, --skip-cluster,
@@ -25,15 +29,17 @@
 //   npm run bench:apiserver -- --quick          # 60 creates, mesh at scale 0.05, no files written
 //   ... -- --no-write --out FILE                # any size, only print the markdown and write FILE (JSON)
 //   ... -- --heap-snapshot DIR                  # the cluster-mode server's V8 heap snapshot at the end, into DIR
+//   npm run bench:apiserver:pod                 # webhooks in pods (root; holds the node lock; ~5 min warm)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runClusterMode } from './apiserver-cluster.js';
-import { BENCH_NAME, connect, dryRunCreate, guardDurations, poll, summary, webhookConfiguration, type Cluster } from './apiserver-kube.js';
-import { ROOT, makeCerts, run, startBaseline, startGuard, stop, transpile, type Running } from './processes.js';
-import { writeApiServerReport, type ApiServerResults, type ConfigId } from './report.js';
+import { connect, guardDurations, webhookConfiguration } from './apiserver-kube.js';
+import { runInPods } from './apiserver-pod.js';
+import { floorStats, measureRounds, PA_RESOURCES } from './apiserver-rounds.js';
+import { ROOT, makeCerts, run, startBaseline, startGuard, stop, transpile } from './processes.js';
+import { writeApiServerReport, type ApiServerResults } from './report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,6 +54,7 @@ const { values: flags } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     out: { type: 'string' },
     'heap-snapshot': { type: 'string' },
+    pod: { type: 'boolean', default: false },
   },
 });
 const positive = (name: string, v: string | undefined, fallback: number): number => {
@@ -62,93 +69,6 @@ const MESH_SCALE = positive('mesh-scale', flags['mesh-scale'], flags.quick ? 0.0
 const CONCURRENCY = positive('concurrency', flags.concurrency, 16);
 const log = (msg: string): void => void process.stderr.write(`bench:apiserver: ${msg}\n`);
 
-const PA_PATH = '/apis/security.istio.io/v1/namespaces/default/peerauthentications';
-const NAME = BENCH_NAME;
-const PA_RESOURCES = [{ group: 'security.istio.io', resource: 'peerauthentications' }];
-
-function peerAuthentication(name: string, mode: 'STRICT' | 'DISABLE'): string {
-  return JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name, namespace: 'default' }, spec: { mtls: { mode } } });
-}
-
-// The default policy's peerauthentication-disable rule, in CEL: top-level and port-level DISABLE,
-// allowed only for its one allowlist entry (istio-system/disable-mtls-jaeger-collector).
-const VAP = `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: ${NAME}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - apiGroups: ["security.istio.io"]
-        apiVersions: ["*"]
-        operations: ["CREATE", "UPDATE"]
-        resources: ["peerauthentications"]
-  variables:
-    - name: disabled
-      expression: >-
-        has(object.spec) && (
-          (has(object.spec.mtls) && has(object.spec.mtls.mode) && object.spec.mtls.mode == 'DISABLE') ||
-          (has(object.spec.portLevelMtls) && object.spec.portLevelMtls.exists(p, has(object.spec.portLevelMtls[p].mode) && object.spec.portLevelMtls[p].mode == 'DISABLE')))
-    - name: allowlisted
-      expression: object.metadata.namespace == 'istio-system' && object.metadata.name == 'disable-mtls-jaeger-collector'
-  validations:
-    - expression: "!variables.disabled || variables.allowlisted"
-      message: "mTLS DISABLE is not allowed outside the allowlist (peerauthentication-disable)"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: ${NAME}
-spec:
-  policyName: ${NAME}
-  validationActions: ["Deny"]
-`;
-
-/** The floor server's count of answered reviews (its GET /stats). */
-async function floorReviews(floor: Running): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request({ hostname: '127.0.0.1', port: floor.port, path: '/stats', rejectUnauthorized: false, agent: false }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve((JSON.parse(text) as { reviews: number }).reviews));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-interface Servers {
-  guard: Running & { metricsPort: number };
-  floor: Running;
-  yaml: { floor: string; 'mtls-guard': string };
-}
-
-/** Polls until a DISABLE PeerAuthentication gets the answer this configuration gives (and, for the floor, the floor answered it). */
-async function waitEffective(cluster: Cluster, config: ConfigId, servers: Servers): Promise<void> {
-  let i = 0;
-  await poll(`${config} in force`, 60_000, 200, async () => {
-    const before = config === 'floor' ? await floorReviews(servers.floor) : 0;
-    const r = await dryRunCreate(cluster, PA_PATH, peerAuthentication(`probe-${i++}`, 'DISABLE'));
-    const ok =
-      config === 'none'
-        ? r.status === 201
-        : config === 'floor'
-          ? r.status === 201 && (await floorReviews(servers.floor)) > before
-          : config === 'vap'
-            ? r.status >= 400 && r.body.includes('ValidatingAdmissionPolicy')
-            : r.status >= 400 && r.body.includes('admission webhook');
-    return ok ? { value: true } : { note: `${r.status} ${r.body.slice(0, 300)}` };
-  });
-}
-
-async function configure(cluster: Cluster, config: ConfigId, servers: Servers): Promise<void> {
-  await cluster.kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy,validatingwebhookconfiguration', NAME, '--ignore-not-found', '--wait=true']);
-  if (config === 'vap') await cluster.kubectl(['apply', '-f', '-'], VAP);
-  if (config === 'floor' || config === 'mtls-guard') await cluster.kubectl(['apply', '-f', '-'], servers.yaml[config]);
-  await waitEffective(cluster, config, servers);
-}
-
 /** Stops whatever is running when the process is told to stop (Ctrl-C, a CI timeout). */
 const cleanups: (() => Promise<void>)[] = [];
 let stopping = false;
@@ -162,7 +82,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
     void cleanUp().finally(() => process.exit(130));
   });
 
-async function main(): Promise<void> {
+/** (a)-(d) with both webhook servers as local processes, then cluster mode. */
+async function inProcesses(): Promise<ApiServerResults | undefined> {
   const started = new Date();
   const loadBefore = loadavg();
   if (!flags['no-build']) {
@@ -179,7 +100,7 @@ async function main(): Promise<void> {
   // The generated mesh has 10,000 Services: the harness's /24 Service range holds 254.
   process.env['APISERVER_EXTRA_ARGS'] = `${process.env['APISERVER_EXTRA_ARGS'] ?? ''} --service-cluster-ip-range=10.0.0.0/16`.trim();
   await run('bash', [join(ROOT, 'test/e2e/tools/start-cluster.sh'), clusterDir, bin]);
-  if (stopping) return;
+  if (stopping) return undefined;
   const cluster = connect(clusterDir, bin, work);
   cleanups.push(async () => cluster.agent.destroy());
   log('installing the Istio CRDs');
@@ -193,68 +114,49 @@ async function main(): Promise<void> {
   const floor = await startBaseline(transpile(join(ROOT, 'bench/baseline-server.ts'), join(work, 'baseline-server.mjs')), certDir);
   cleanups.push(async () => void (await stop(floor)));
   const caBundle = readFileSync(join(certDir, 'ca.crt')).toString('base64');
-  const servers: Servers = { guard, floor, yaml: { floor: webhookConfiguration(floor.port, caBundle, PA_RESOURCES), 'mtls-guard': webhookConfiguration(guard.port, caBundle, PA_RESOURCES) } };
-  // A fresh API server answers its first few hundred writes slower (caches, connections).
-  for (let i = 0; i < 300; i++) await dryRunCreate(cluster, PA_PATH, peerAuthentication(`fresh-${i}`, 'STRICT'));
-
-  const configs: ConfigId[] = ['none', 'floor', 'vap', 'mtls-guard'];
-  const samples = Object.fromEntries(configs.map((c) => [c, [] as number[]])) as Record<ConfigId, number[]>;
-  const errors = Object.fromEntries(configs.map((c) => [c, 0])) as Record<ConfigId, number>;
-  const roundMedians = Object.fromEntries(configs.map((c) => [c, [] as number[]])) as Record<ConfigId, number[]>;
-  let guardBefore = { count: 0, sum: 0 };
-  const guardSpent = { count: 0, sum: 0 };
-  let seq = 0;
-  for (let round = 0; round < ROUNDS && !stopping; round++) {
-    const order = configs.map((_, i) => configs[(i + round) % configs.length] as ConfigId);
-    for (const config of order) {
-      await configure(cluster, config, servers);
-      for (let i = 0; i < WARMUP; i++) await dryRunCreate(cluster, PA_PATH, peerAuthentication(`warm-${seq++}`, 'STRICT'));
-      if (config === 'mtls-guard') guardBefore = await guardDurations(guard.metricsPort);
-      const n = Math.round(REQUESTS / ROUNDS);
-      const here: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const r = await dryRunCreate(cluster, PA_PATH, peerAuthentication(`bench-${seq++}`, 'STRICT'));
-        if (r.status !== 201) errors[config]++;
-        here.push(r.ms);
-      }
-      if (config === 'mtls-guard') {
-        const after = await guardDurations(guard.metricsPort);
-        guardSpent.count += after.count - guardBefore.count;
-        guardSpent.sum += after.sum - guardBefore.sum;
-      }
-      samples[config].push(...here);
-      roundMedians[config].push(summary(here).p50);
-      log(`round ${round + 1} ${config}: p50 ${summary(here).p50} ms p99 ${summary(here).p99} ms (${n} creates, ${errors[config]} not 201 so far)`);
-    }
-  }
-  await configure(cluster, 'none', servers);
+  const rounds = await measureRounds(
+    cluster,
+    {
+      yaml: { floor: webhookConfiguration({ port: floor.port }, caBundle, PA_RESOURCES), 'mtls-guard': webhookConfiguration({ port: guard.port }, caBundle, PA_RESOURCES) },
+      floorReviews: () => floorStats('127.0.0.1', floor.port),
+      guardDurations: () => guardDurations(guard.metricsPort),
+    },
+    { requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, log, stopped: () => stopping },
+  );
   const loadAfterSingle = loadavg();
 
   const clusterMode = flags['skip-cluster'] || stopping
     ? undefined
     : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log, onInterrupt: (c) => cleanups.push(c), ...(flags['heap-snapshot'] && { heapSnapshotDir: flags['heap-snapshot'] }) });
 
-  const results: ApiServerResults = {
+  return {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     node: process.version,
     cpus: (await run('nproc', [])).trim(),
     apiserver: versions,
-    requestsPerConfig: samples.none.length,
+    webhookIn: 'process',
     rounds: ROUNDS,
     loadavgBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
     loadavgAfter: loadAfterSingle.map((v) => Math.round(v * 100) / 100),
-    configs: configs.map((id) => ({ id, requests: samples[id].length, errors: errors[id], latencyMs: summary(samples[id]), roundP50Ms: roundMedians[id] })),
-    guardMeanDecisionMs: guardSpent.count ? Math.round((guardSpent.sum / guardSpent.count) * 1e6) / 1e3 : null,
-    guardDecisions: guardSpent.count,
+    ...rounds,
     ...(clusterMode && { cluster: clusterMode }),
   };
+}
+
+async function main(): Promise<void> {
+  const results = flags.pod
+    ? await runInPods({ requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, build: !flags['no-build'], log, onCleanUp: (c) => cleanups.push(c), stopped: () => stopping })
+    : await inProcesses();
+  if (!results || stopping) return;
   if (flags.out) writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
   writeApiServerReport(results, { quick: flags.quick || flags['no-write'] });
 }
 
 main()
   .catch((err: unknown) => {
+    // After a signal, whatever was in flight fails as its processes go: not the run's failure.
+    if (stopping) return;
     process.stderr.write(`bench:apiserver: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   })

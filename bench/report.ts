@@ -46,6 +46,19 @@ export interface ConfigResult {
   roundP50Ms: number[];
 }
 
+/** What the pod form of bench:apiserver ran on (bench/apiserver-pod.ts). */
+export interface PodSetUp {
+  /** The image built from ./Dockerfile, as imported into containerd. */
+  image: string;
+  /** `node --version` inside the image. */
+  node: string;
+  /** The kubelet's and containerd's versions, as the node reports them. */
+  kubelet: string;
+  containerRuntime: string;
+  /** Resources of each webhook pod (the chart's defaults, given to the floor pod too). */
+  resources: string;
+}
+
 /** bench/apiserver.ts: server-side dry-run creates through kube-apiserver, per admission set-up. */
 export interface ApiServerResults {
   startedAt: string;
@@ -53,6 +66,11 @@ export interface ApiServerResults {
   node: string;
   cpus: string;
   apiserver: string;
+  /** Where (b) and (d) ran: local processes (bench/apiserver.ts; absent in results written before
+   * the pod form existed) or pods on the node suite's kubelet node (bench/apiserver-pod.ts). */
+  webhookIn?: 'process' | 'pod';
+  /** The pod form only: the node and image the webhooks ran on. */
+  pods?: PodSetUp;
   requestsPerConfig: number;
   rounds: number;
   loadavgBefore: number[];
@@ -274,6 +292,9 @@ export function writeReport(r: BenchResults, options: { quick: boolean }): void 
 
 const API_BEGIN = '<!-- BEGIN GENERATED: npm run bench:apiserver -->';
 const API_END = '<!-- END GENERATED: npm run bench:apiserver -->';
+const POD_BEGIN = '<!-- BEGIN GENERATED: npm run bench:apiserver:pod -->';
+const POD_END = '<!-- END GENERATED: npm run bench:apiserver:pod -->';
+const POD_RESULTS = join(ROOT, 'bench/apiserver-pod-results.json');
 
 export function apiServerMarkdown(a: ApiServerResults): string {
   const by = (id: ConfigId): ConfigResult | undefined => a.configs.find((c) => c.id === id);
@@ -288,9 +309,13 @@ export function apiServerMarkdown(a: ApiServerResults): string {
       `| ${CONFIG_LABEL[c.id]} | ${c.requests} | ${ms(c.latencyMs.p50)} | ${ms(c.latencyMs.p90)} | ${ms(c.latencyMs.p99)} | ${ms(c.latencyMs.max)} | ${c.roundP50Ms.map(ms).join(' / ')} | ${versus(c, none)} | ${c.id === 'none' ? ' | ' : versus(c, floor)} | ${c.errors} |`,
   );
   const added = guard && vap ? guard.latencyMs.p50 - vap.latencyMs.p50 : undefined;
+  const inPods = a.webhookIn === 'pod';
+  const where = a.pods
+    ? `${a.apiserver} with etcd on 127.0.0.1 and one kubelet node (the node suite's harness, scripts/e2e-node.sh: kubelet ${a.pods.kubelet}, ${a.pods.containerRuntime}, CNI bridge); (b) and (d) run as one pod each from the image built from ./Dockerfile (${a.pods.image}, Node ${a.pods.node}; ${a.pods.resources}), registered with clientConfig.service and called by the API server at the pod IP (aggregator routing, no kube-proxy)`
+    : `${a.apiserver} with etcd on 127.0.0.1 (the e2e harness); (b) and (d) are local processes registered with clientConfig.url https://127.0.0.1:PORT`;
   return [
-    API_BEGIN,
-    `Run ${a.startedAt} → ${a.finishedAt}, ${a.apiserver} with etcd on 127.0.0.1 (the e2e harness), Node ${a.node}, ${a.cpus} CPUs, load average ${a.loadavgBefore.join(' ')} before and ${a.loadavgAfter.join(' ')} after the first part (1, 5, 15 min; the machine is shared). ` +
+    inPods ? POD_BEGIN : API_BEGIN,
+    `Run ${a.startedAt} → ${a.finishedAt}, ${where}, Node ${a.node} on the host, ${a.cpus} CPUs, load average ${a.loadavgBefore.join(' ')} before and ${a.loadavgAfter.join(' ')} after the first part (1, 5, 15 min; the machine is shared). ` +
       `${a.requestsPerConfig} server-side dry-run creates (\`?dryRun=All\`) of an allowed PeerAuthentication (mtls STRICT) per configuration, one at a time over one keep-alive connection, in ${a.rounds} interleaved rounds (rotating order).`,
     '',
     '| configuration | creates | p50 ms | p90 ms | p99 ms | max ms | p50 per round ms | added p50 vs (a) | added p99 vs (a) | added p50 vs (b) | added p99 vs (b) | not 201 |',
@@ -306,14 +331,20 @@ export function apiServerMarkdown(a: ApiServerResults): string {
       : `mtls-guard's own time per decision over the ${a.guardDecisions} measured requests (\`mtls_guard_admission_duration_seconds\`, from receiving the request to having the decision): ${ms(a.guardMeanDecisionMs)} ms mean. ` +
         `(b) − (a) is the floor of any webhook hop (the API server encoding the AdmissionReview, HTTPS on its kept-alive connection, a server that only parses the review and answers allowed, decoding the answer); (d) − (b) is what mtls-guard adds over that floor: ${diff(guard?.latencyMs.p50, floor?.latencyMs.p50)} at the median, ${diff(guard?.latencyMs.p99, floor?.latencyMs.p99)} at p99.`,
     ...(a.cluster ? ['', clusterMarkdown(a.cluster)] : []),
-    API_END,
+    inPods ? POD_END : API_END,
   ].join('\n');
 }
 
+/** Prints the section and, unless quick, writes it into BENCHMARKS.md with its JSON (and, for the local form, the latency panel). */
 export function writeApiServerReport(a: ApiServerResults, options: { quick: boolean }): void {
   const md = apiServerMarkdown(a);
   process.stdout.write(`${md}\n`);
   if (options.quick) return;
+  if (a.webhookIn === 'pod') {
+    writeFileSync(POD_RESULTS, `${JSON.stringify(a, null, 2)}\n`);
+    replaceSection(POD_BEGIN, POD_END, md);
+    return;
+  }
   writeFileSync(API_RESULTS, `${JSON.stringify(a, null, 2)}\n`);
   const bench = readJson<BenchResults>(RESULTS);
   if (bench) writeFileSync(join(ROOT, 'bench/latency.svg'), latencySvg(bench, a));

@@ -13,6 +13,7 @@ import { defaultPolicy, evaluate, type EngineRequest } from '../../src/engine/in
 import { MeshModel } from '../../src/mesh/index.js';
 import { collectionPath, webhookConfiguration } from '../../bench/apiserver-kube.js';
 import { meshAdmissions } from '../../bench/apiserver-mesh.js';
+import { floorStats } from '../../bench/apiserver-rounds.js';
 import { FULL_MESH, meshObjects, planMesh, scaleMesh, type KubeObject } from '../../bench/mesh-snapshot.js';
 import { makeCerts, post, ROOT, startBaseline, stop, transpile, type Running } from '../../bench/processes.js';
 
@@ -28,7 +29,8 @@ describe('floor webhook (bench/baseline-server.ts)', () => {
     if (floor) await stop(floor);
     rmSync(dir, { recursive: true, force: true });
   });
-  const stats = async (): Promise<number> => (JSON.parse((await post(floor?.port ?? 0, '/stats', undefined, 'GET')).body) as { reviews: number }).reviews;
+  // What the bench reads to check the API server called the floor (local process or pod IP).
+  const stats = (): Promise<number> => floorStats('127.0.0.1', floor?.port ?? 0);
 
   test('answers an AdmissionReview v1 with allowed true and the request uid, and counts it', async () => {
     const uid = '705ab4f5-6393-11e8-b7cc-42010a800002';
@@ -52,11 +54,15 @@ describe('floor webhook (bench/baseline-server.ts)', () => {
     assert.equal(r.status, 400);
     assert.equal(await stats(), before);
   });
+
+  test('floorStats rejects when the floor cannot be reached', async () => {
+    await assert.rejects(floorStats('127.0.0.1', 1), /ECONNREFUSED/);
+  });
 });
 
 describe('webhook registration and REST paths', () => {
   test('the registration calls https://127.0.0.1:PORT/validate for the given resources only, failing closed', () => {
-    const doc = parse(webhookConfiguration(4321, 'Q0E=', [{ group: 'networking.istio.io', resource: 'destinationrules' }, { group: 'security.istio.io', resource: 'peerauthentications' }])) as {
+    const doc = parse(webhookConfiguration({ port: 4321 }, 'Q0E=', [{ group: 'networking.istio.io', resource: 'destinationrules' }, { group: 'security.istio.io', resource: 'peerauthentications' }])) as {
       kind: string;
       webhooks: { clientConfig: { url: string; caBundle: string }; rules: { apiGroups: string[]; resources: string[]; operations: string[] }[]; failurePolicy: string; sideEffects: string }[];
     };
@@ -73,6 +79,14 @@ describe('webhook registration and REST paths', () => {
     );
     assert.equal(hook?.failurePolicy, 'Fail');
     assert.equal(hook?.sideEffects, 'None');
+  });
+
+  test('the pod form registers the Service (port and /validate path), not a URL', () => {
+    const doc = parse(webhookConfiguration({ service: { namespace: 'mtls-guard-bench', name: 'bench-floor', port: 443 } }, 'Q0E=', [{ group: 'security.istio.io', resource: 'peerauthentications' }])) as {
+      webhooks: { clientConfig: { url?: string; service?: unknown; caBundle: string } }[];
+    };
+    const [hook] = doc.webhooks;
+    assert.deepEqual(hook?.clientConfig, { service: { namespace: 'mtls-guard-bench', name: 'bench-floor', port: 443, path: '/validate' }, caBundle: 'Q0E=' });
   });
 
   test('every kind of the generated mesh has its REST collection path', () => {
