@@ -59,13 +59,27 @@ stop() {
   for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $W/containerd.sock" || true); do
     kill -KILL "$p" 2>/dev/null
   done
-  # Containers still alive (shim killed first): runc's state dir for the k8s.io namespace.
-  if [[ -d $W/containerd/state/runc ]]; then
-    local id
-    for id in $("$RUNC" --root "$W/containerd/state/runc/k8s.io" list -q 2>/dev/null); do
-      "$RUNC" --root "$W/containerd/state/runc/k8s.io" delete -f "$id" >/dev/null 2>&1
+  # Containers still alive (shim killed first): runc's state dir for the k8s.io namespace (the
+  # runc shim's default root, /run/containerd/runc, unless a state dir under WORKDIR has one).
+  local id root
+  for root in "$W/containerd/state/runc/k8s.io" /run/containerd/runc/k8s.io; do
+    [[ -d $root ]] || continue
+    for id in $("$RUNC" --root "$root" list -q 2>/dev/null); do
+      "$RUNC" --root "$root" delete -f "$id" >/dev/null 2>&1
     done
-  fi
+  done
+  # Last resort: any process still in the kubelet's cgroups (a container whose shim and runc
+  # state are gone, e.g. after a Ctrl-C reached the shims' process group) is killed, so the
+  # cgroups below can be removed. Only this node makes kubepods cgroups (the node lock).
+  local pids
+  for _ in $(seq 1 50); do
+    pids=$(cat /sys/fs/cgroup/*/kubepods/cgroup.procs /sys/fs/cgroup/*/kubepods/*/cgroup.procs \
+      /sys/fs/cgroup/*/kubepods/*/*/cgroup.procs /sys/fs/cgroup/*/kubepods/*/*/*/cgroup.procs 2>/dev/null | sort -u)
+    [[ -z $pids ]] && break
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null
+    sleep 0.1
+  done
   # Network: pod namespaces made by the CRI plugin, the bridge, iptables chains of the plugins.
   local ns
   for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns"; done
@@ -103,9 +117,16 @@ stop() {
     umount -l "$m" 2>/dev/null
   done
   # Cgroups the kubelet created (cgroupfs driver): children first.
-  local c
-  for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods; do
-    [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
+  # A killed process leaves its cgroup only once reaped: a few tries.
+  local c left
+  for _ in $(seq 1 25); do
+    left=
+    for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods; do
+      [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
+      [[ -d $c ]] && left=1
+    done
+    [[ -z $left ]] && break
+    sleep 0.2
   done
   log "stopped"
   return 0
