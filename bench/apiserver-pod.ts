@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, envFile, guardDurations, poll, webhookConfiguration } from './apiserver-kube.js';
-import { floorStats, measureRounds, PA_RESOURCES, type RoundsOptions } from './apiserver-rounds.js';
+import { floorStats, measureRounds, PA_RESOURCES, runResults, type RoundsOptions } from './apiserver-rounds.js';
 import { ROOT, run, transpile } from './processes.js';
 import type { ApiServerResults } from './report.js';
 
@@ -175,11 +175,7 @@ export async function runInPods(o: PodRunOptions): Promise<ApiServerResults | un
   );
   if (o.stopped()) return undefined;
   return {
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    node: process.version,
-    cpus: (await run('nproc', [])).trim(),
-    apiserver: versions,
+    ...runResults({ started, apiserver: versions, rounds: o.rounds, loadBefore, loadAfter: loadavg() }, rounds),
     webhookIn: 'pod',
     pods: {
       image,
@@ -188,9 +184,5 @@ export async function runInPods(o: PodRunOptions): Promise<ApiServerResults | un
       containerRuntime: nodeInfo.containerRuntimeVersion,
       resources: `requests cpu ${RESOURCES.requests.cpu} memory ${RESOURCES.requests.memory}, limit memory ${RESOURCES.limits.memory}, no cpu limit`,
     },
-    rounds: o.rounds,
-    loadavgBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
-    loadavgAfter: loadavg().map((v) => Math.round(v * 100) / 100),
-    ...rounds,
   };
 }

@@ -4,8 +4,9 @@
 // bench/apiserver.ts runs the two webhook servers as local processes, bench/apiserver-pod.ts as
 // pods on a kubelet node; only how the API server reaches them differs (WebhookServers).
 import { request } from 'node:https';
+import { availableParallelism } from 'node:os';
 import { BENCH_NAME, dryRunCreate, poll, summary, type Cluster } from './apiserver-kube.js';
-import type { ConfigId, ConfigResult } from './report.js';
+import type { ApiServerResults, ConfigId, ConfigResult } from './report.js';
 
 /** The collection the bench creates in (namespace default, which no webhook set-up excludes). */
 export const PA_PATH = '/apis/security.istio.io/v1/namespaces/default/peerauthentications';
@@ -175,5 +176,27 @@ export async function measureRounds(cluster: Cluster, servers: WebhookServers, o
     requestsPerConfig: samples.none.length,
     guardMeanDecisionMs: guardSpent.count ? Math.round((guardSpent.sum / guardSpent.count) * 1e6) / 1e3 : null,
     guardDecisions: guardSpent.count,
+  };
+}
+
+/**
+ * The results both forms report: when and on what the run happened (load averages as given,
+ * rounded to 0.01), and what measureRounds measured.
+ */
+export function runResults(
+  run: { started: Date; apiserver: string; rounds: number; loadBefore: number[]; loadAfter: number[] },
+  measured: RoundsResult,
+): Omit<ApiServerResults, 'webhookIn'> {
+  const round = (v: number): number => Math.round(v * 100) / 100;
+  return {
+    startedAt: run.started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: String(availableParallelism()),
+    apiserver: run.apiserver,
+    rounds: run.rounds,
+    loadavgBefore: run.loadBefore.map(round),
+    loadavgAfter: run.loadAfter.map(round),
+    ...measured,
   };
 }

@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { runClusterMode } from './apiserver-cluster.js';
 import { connect, guardDurations, webhookConfiguration } from './apiserver-kube.js';
 import { runInPods } from './apiserver-pod.js';
-import { floorStats, measureRounds, PA_RESOURCES } from './apiserver-rounds.js';
+import { floorStats, measureRounds, PA_RESOURCES, runResults } from './apiserver-rounds.js';
 import { ROOT, makeCerts, run, startBaseline, startGuard, stop, transpile } from './processes.js';
 import { writeApiServerReport, type ApiServerResults } from './report.js';
 
@@ -130,16 +130,8 @@ async function inProcesses(): Promise<ApiServerResults | undefined> {
     : await runClusterMode({ cluster, kubeconfig: cluster.kubeconfig, certDir, work, single: guard, meshScale: MESH_SCALE, requests: REQUESTS, rounds: ROUNDS, warmup: WARMUP, concurrency: CONCURRENCY, log, onInterrupt: (c) => cleanups.push(c), ...(flags['heap-snapshot'] && { heapSnapshotDir: flags['heap-snapshot'] }) });
 
   return {
-    startedAt: started.toISOString(),
-    finishedAt: new Date().toISOString(),
-    node: process.version,
-    cpus: (await run('nproc', [])).trim(),
-    apiserver: versions,
+    ...runResults({ started, apiserver: versions, rounds: ROUNDS, loadBefore, loadAfter: loadAfterSingle }, rounds),
     webhookIn: 'process',
-    rounds: ROUNDS,
-    loadavgBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
-    loadavgAfter: loadAfterSingle.map((v) => Math.round(v * 100) / 100),
-    ...rounds,
     ...(clusterMode && { cluster: clusterMode }),
   };
 }
