@@ -1,7 +1,8 @@
 // Cluster mode: the mesh model kept current from the API server, for the validating webhook's
 // mesh-aware rules. One informer per kind the model reads (cluster-kinds.ts), Istio's kinds only
 // when their CRDs are served. Each event is applied to the model incrementally; the model is
-// rebuilt from the informers' slim caches only when the policy it was built with changes.
+// rebuilt from the informers' slim caches only when the policy it was built with changes, in the
+// background (cluster-rebuild.ts), the mesh unavailable meanwhile.
 //
 // Never blocks on the cluster: until every informer has listed, and while any list or watch is
 // failing, `current()` says why the mesh is not available, and the request is judged alone
@@ -13,13 +14,13 @@
 // the stored one (destinationRuleFlows, peerAuthenticationEffect), so its own previous version
 // never decides; what can lag is the rest of the mesh (objects admitted moments earlier and not
 // yet seen by the watch), for the time a watch event takes to arrive.
-import { performance } from 'node:perf_hooks';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
-import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
+import { MeshModel } from '../mesh/index.js';
 import { discoverKinds } from './cluster-api.js';
 import { refreshSteps, runInSlices, setMeshGauges } from './cluster-gauges.js';
+import { meshKeyOf as keyOf, ModelRebuild } from './cluster-rebuild.js';
 import { PolicyReportWriter } from './cluster-reports.js';
 import { DEFAULT_BACKOFF, KindWatch, type BackoffOptions, type KindPhase } from './cluster-informer.js';
 import { BUILT_IN_KINDS, optionalKinds, withoutNameClashes, type SlimObject, type WatchedKind } from './cluster-kinds.js';
@@ -36,10 +37,15 @@ export interface ClusterOptions {
   rediscoverMs?: number;
   /** Least time between two computations of the mesh gauges (and of the PolicyReports). */
   gaugeIntervalMs?: number;
-  /** Longest slice of that computation before the event loop answers admissions (ms; default GAUGE_SLICE_MS; 0: a step per slice). */
+  /**
+   * Longest slice of that computation, and of a rebuild of the model after a policy reload,
+   * before the event loop answers admissions (ms; default GAUGE_SLICE_MS; 0: a step per slice).
+   */
   gaugeSliceMs?: number;
   /** Awaited between two slices of a gauges run (tests: to change the mesh or close while a run is under way). */
   onGaugeSlice?: (run: number, slice: number) => Promise<void> | void;
+  /** Awaited between two slices of a rebuild of the model (tests: events, reloads or close() mid-rebuild); rebuilds are numbered from 1. */
+  onRebuildSlice?: (rebuild: number, slice: number) => Promise<void> | void;
   watchTimeoutSeconds?: number;
   /**
    * Keep wgpolicyk8s.io/v1alpha2 PolicyReports of the mesh current when their CRDs are served
@@ -74,9 +80,10 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return config;
 }
 
-function keyOf(o: SlimObject): MeshObjectKey {
-  const slash = o.apiVersion.indexOf('/');
-  return { group: slash < 0 ? '' : o.apiVersion.slice(0, slash), kind: o.kind, namespace: o.metadata.namespace ?? '', name: o.metadata.name };
+/** A rebuild of the model under way; `abandoned` once a newer reload (or close) made it unwanted. */
+interface Rebuilding {
+  rebuild: ModelRebuild;
+  abandoned: boolean;
 }
 
 /** Starts the informers (without waiting for them) and returns the mesh source. */
@@ -113,19 +120,28 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     metrics.meshObjects.set({ kind }, n);
   };
 
+  // A rebuild of the model for a reloaded policy under way (cluster-rebuild.ts): every event is
+  // applied to it as well as to the model in force, so none is lost or undone by the snapshot.
+  let rebuilding: Rebuilding | undefined;
+  /** Rebuild runs not finished yet, abandoned ones included (close() waits for them). */
+  const rebuildRuns = new Set<Promise<void>>();
+
   const hooks = {
     added: (o: SlimObject) => {
       count(o.kind, 1);
       model.apply(o);
+      rebuilding?.rebuild.apply(o);
       dirty = true;
     },
     updated: (o: SlimObject) => {
       model.apply(o);
+      rebuilding?.rebuild.apply(o);
       dirty = true;
     },
     deleted: (o: SlimObject) => {
       count(o.kind, -1);
       model.delete(keyOf(o));
+      rebuilding?.rebuild.delete(o);
       dirty = true;
     },
     phase: (kind: WatchedKind, phase: KindPhase, error?: string) => {
@@ -163,7 +179,10 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
   const unwatch = async (w: KindWatch, why: string): Promise<void> => {
     watches.delete(w.kind.kind);
     await w.stop();
-    for (const o of w.objects()) model.delete(keyOf(o));
+    for (const o of w.objects()) {
+      model.delete(keyOf(o));
+      rebuilding?.rebuild.delete(o);
+    }
     counts.delete(w.kind.kind);
     metrics.informerSynced.remove({ kind: w.kind.kind });
     metrics.meshObjects.remove({ kind: w.kind.kind });
@@ -174,6 +193,8 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     const pollMs = Math.min(1000, rediscoverMs);
     const poll = (): void => {
       const policy = getPolicy();
+      // A reload: the model is rebuilt now, usually before the next admission asks for it.
+      rebuildFor(policy);
       if (discoveredFor && discoveredFor.policy !== policy) {
         // A reload: discover now only when it changed workloadKinds.
         if (discoveredFor.kinds !== JSON.stringify(policy.workloadKinds)) nextDiscovery = 0;
@@ -236,17 +257,68 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     return undefined;
   };
 
-  /** The model for `policy`: rebuilt from the caches when the policy changed (a reload). */
-  const modelFor = (policy: Policy): MeshModel => {
-    if (model.policy === policy) return model;
-    const started = performance.now();
-    model = MeshModel.build(
+  // A policy reload: the model's answers depend on the policy it was built with (root namespace,
+  // cluster domain, workload kinds), so it is rebuilt from the informers' slim caches, in the
+  // background, in slices of sliceMs (runInSlices), the event loop answering admissions in
+  // between. Meanwhile the mesh is unavailable (staleness): never the old model with the new
+  // policy, nor the old policy for the mesh rules. Started by the first of: an admission asking
+  // (current), the 1 s discovery poll, a gauges run. A newer reload abandons a rebuild under way
+  // and starts over; close() stops it at its next slice. A rebuild that throws (a bug) is logged
+  // and retried at the next trigger after a back-off (0.5 s doubling to 30 s by default).
+  const sliceMs = options.gaugeSliceMs ?? GAUGE_SLICE_MS;
+  let rebuilds = 0;
+  let rebuildFailed: { policy: Policy; error: string; retryAt: number; delayMs: number } | undefined;
+  const rebuildFor = (policy: Policy): void => {
+    if (closed || rebuilding?.rebuild.policy === policy) return;
+    if (rebuilding) {
+      // Reloaded again (or back to the model's policy) before the rebuild ended: it is not wanted.
+      rebuilding.abandoned = true;
+      log.info({ objects: rebuilding.rebuild.done, of: rebuilding.rebuild.total }, 'policy reloaded again during a rebuild of the mesh model: that rebuild is abandoned');
+      rebuilding = undefined;
+    }
+    if (model.policy === policy) return;
+    if (rebuildFailed?.policy === policy && Date.now() < rebuildFailed.retryAt) return;
+    const failedBefore = rebuildFailed?.policy === policy ? rebuildFailed.delayMs : undefined;
+    const rebuild = new ModelRebuild(
       [...watches.values()].flatMap((w) => w.objects()),
       policy,
     );
-    dirty = true;
-    log.info({ objects: model.size, ms: Math.round(performance.now() - started) }, 'policy changed: mesh model rebuilt from the caches');
-    return model;
+    const number = ++rebuilds;
+    const handle: Rebuilding = { rebuild, abandoned: false };
+    rebuilding = handle;
+    const stopped = (): boolean => closed || handle.abandoned;
+    const onSlice = options.onRebuildSlice;
+    const run = runInSlices(rebuild.steps(), sliceMs, stopped, onSlice && ((slice) => onSlice(number, slice))).then(
+      (run) => {
+        if (!run || stopped()) return;
+        model = run.value;
+        rebuilding = undefined;
+        rebuildFailed = undefined;
+        dirty = true;
+        log.info(
+          { rebuild: number, objects: model.size, snapshot: rebuild.total, events: rebuild.events, slices: run.slices, busyMs: Math.round(run.busyMs), wallMs: Math.round(run.wallMs), longestSliceMs: Math.round(run.longestMs) },
+          'policy changed: mesh model rebuilt from the caches',
+        );
+      },
+      (err: unknown) => {
+        if (stopped()) return;
+        rebuilding = undefined;
+        const delayMs = failedBefore === undefined ? backoff.initialMs : Math.min(backoff.maxMs, failedBefore * 2);
+        rebuildFailed = { policy, error: errorMessage(err), retryAt: Date.now() + delayMs, delayMs };
+        log.error({ rebuild: number, err: rebuildFailed.error, objects: rebuild.done, of: rebuild.total, retryMs: delayMs }, 'the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard): mesh rules skipped until a retry succeeds');
+      },
+    );
+    rebuildRuns.add(run);
+    void run.finally(() => rebuildRuns.delete(run));
+  };
+
+  /** Why the model cannot answer for `policy` (built for another, a rebuild under way), or undefined when it can. */
+  const staleness = (policy: Policy): string | undefined => {
+    if (model.policy === policy) return undefined;
+    const r = rebuilding?.rebuild;
+    if (r?.policy === policy) return `rebuilding the mesh model for the reloaded policy (${r.done} of ${r.total} objects)`;
+    if (rebuildFailed?.policy === policy) return `the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard: ${rebuildFailed.error}); retrying`;
+    return 'the policy was reloaded: the mesh model is about to be rebuilt for it';
   };
 
   // The PolicyReports are computed with the gauges (one scan of the model serves both) and
@@ -270,26 +342,33 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
   // the model under the walk: the answer may then mix the mesh before and after them, which is
   // acceptable for gauges and reports (each figure and result is true of one of the two meshes,
   // and they describe a mesh that was changing anyway) because such an event also set `dirty`,
-  // so another run follows and replaces it. A reload swaps the model (modelFor): the run keeps
-  // walking the old one, which stays whole (only no longer updated), and modelFor set `dirty`.
+  // so another run follows and replaces it. A rebuild finished during a run swaps the model: the
+  // run keeps walking the old one, which stays whole (only no longer updated), and the swap set
+  // `dirty`. While the model is for another policy than the one in force, a run computes nothing
+  // (the rebuild is started if it is not under way) and `dirty` stays set: never a build here.
   let running: Promise<void> | undefined;
   let runs = 0;
-  const sliceMs = options.gaugeSliceMs ?? GAUGE_SLICE_MS;
   const refresh = async (): Promise<void> => {
     let next = gaugeIntervalMs;
     const runNumber = ++runs;
     const onSlice = options.onGaugeSlice;
     try {
-      const mesh = modelFor(getPolicy());
+      const policy = getPolicy();
+      if (model.policy !== policy) {
+        rebuildFor(policy);
+        dirty = true;
+        log.debug({ run: runNumber, reason: staleness(policy) }, 'mesh gauges not computed: the model is being rebuilt for the reloaded policy');
+        return;
+      }
+      const mesh = model;
       const withReports = reports?.wanted() ?? false;
       const steps = refreshSteps(mesh, withReports ? () => new Date() : undefined);
       const run = await runInSlices(steps, sliceMs, () => closed, onSlice && ((slice) => onSlice(runNumber, slice)));
       if (!run) return;
       setMeshGauges(metrics, run.value.gauges);
       if (run.value.reports && reports?.wanted()) reports.updateHashed(run.value.reports);
-      // A policy reloaded during the run, with no admission since to rebuild the model: the
-      // next run rebuilds it.
-      if (mesh.policy !== getPolicy()) dirty = true;
+      // A policy reloaded during the run, or a rebuild swapped in: the next run computes again.
+      if (mesh !== model || mesh.policy !== getPolicy()) dirty = true;
       // The duty rule: the event loop was busy with this run for busyMs (the slices, not the
       // admissions answered between them): keep that to a tenth of the time at most.
       next = Math.max(gaugeIntervalMs, run.busyMs * 10);
@@ -322,9 +401,11 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
   later(refreshGauges, gaugeIntervalMs);
   log.info({ server: config.getCurrentCluster()?.server }, 'cluster mode: watching the mesh (mesh rules skipped until synced)');
 
+  /** `policy` is the one in force (mesh-handler.ts passes getPolicy()'s); a rebuild for it starts if needed. */
   const current = (policy: Policy): MeshAvailability => {
-    const why = problem();
-    return why === undefined ? { ok: true, mesh: modelFor(policy) } : { ok: false, reason: why };
+    rebuildFor(policy);
+    const why = problem() ?? staleness(policy);
+    return why === undefined ? { ok: true, mesh: model } : { ok: false, reason: why };
   };
 
   return {
@@ -338,7 +419,7 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
       );
     },
     status: () => ({
-      mesh: problem() ?? 'available',
+      mesh: problem() ?? staleness(getPolicy()) ?? 'available',
       kinds: Object.fromEntries([...watches.values()].map((w) => [w.kind.kind, { phase: w.phase, objects: counts.get(w.kind.kind) ?? 0 }])),
       ...(absent.length && { absent }),
       policyReports: reports?.status() ?? 'disabled (--no-policy-reports)',
@@ -347,8 +428,8 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
       closed = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      // A run of the gauges stops at its next slice (runInSlices checks `closed`).
-      await Promise.all([...watches.values()].map((w) => w.stop()).concat(reports ? [reports.close()] : [], running ? [running] : []));
+      // A run of the gauges and a rebuild stop at their next slice (runInSlices checks `closed`).
+      await Promise.all([...watches.values()].map((w) => w.stop()).concat(reports ? [reports.close()] : [], running ? [running] : [], [...rebuildRuns]));
     },
   };
 }
