@@ -4,10 +4,11 @@
 // rebuilt from the informers' slim caches only when the policy it was built with changes, in the
 // background (cluster-rebuild.ts), the mesh unavailable meanwhile.
 //
-// Never blocks on the cluster: until every informer has listed, and while any list or watch is
-// failing, `current()` says why the mesh is not available, and the request is judged alone
-// (mesh-handler.ts). Readiness does not depend on it: the API server must be able to call the
-// webhook that guards it whatever the state of its own watches.
+// Never blocks on the cluster: until every informer has listed, while any list or watch is
+// failing, and while the model is rebuilt for a reloaded policy, `current()` says why the mesh is
+// not available, and the request is judged alone (mesh-handler.ts). Readiness does not depend
+// on it: the API server must be able to call the webhook that guards it whatever the state of its
+// own watches.
 //
 // The race between an admission and the cache: the object being admitted is not in the cache
 // yet (or an older version of it is). The model's questions put the admitted object in place of
