@@ -2,7 +2,8 @@
 // (cluster-rebuild.ts, driven by cluster-state.ts in slices). Meanwhile an admission is judged
 // alone with the "rebuilding" reason instead of waiting for a build, and the gauges compute
 // nothing; afterwards the answers follow the new policy. Informer events that arrive during the
-// rebuild (an update, a delete) are in the rebuilt model, not undone by the older snapshot; a
+// rebuild (an update, a delete, a kind no longer served) are in the rebuilt model, not undone
+// by the older snapshot; a
 // second reload mid-rebuild ends with the newest policy; close() mid-rebuild stops it; a rebuild
 // that throws is logged and retried. The rebuild is held between slices by the onRebuildSlice
 // hook (gaugeSliceMs 0: one step, 16 objects, per slice), so every interleaving is deterministic.
@@ -82,10 +83,11 @@ afterEach(async () => {
   }
 });
 
-async function setup(onRebuildSlice: Hook, backoffMs = 20): Promise<Setup> {
+async function setup(onRebuildSlice: Hook, backoffMs = 20, more?: (api: FakeApi) => void): Promise<Setup> {
   const api = new FakeApi();
   await api.listen();
   fill(api);
+  more?.(api);
   const metrics = createMetrics();
   const { logger, lines } = memoryLogger();
   const policy = { current: before };
@@ -217,6 +219,47 @@ describe('cluster mode: the model rebuilt in the background after a policy reloa
     assert.equal(serverMode(mesh, OTHER, 'ratings-v1'), `STRICT by ${OTHER}/ns`, 'the update, not the snapshot copy (PERMISSIVE)');
     assert.equal(serverMode(mesh, NS, 'reviews-v1'), 'PERMISSIVE', 'the deleted mesh-wide STRICT policy did not come back');
     assert.equal(mesh.size, 4 + 4 + FILLER + 1);
+    assert.deepEqual(errors(s), []);
+  });
+
+  test('a kind no longer served during the rebuild: its objects leave the rebuilt model too', async () => {
+    const held = gate();
+    let holding = false;
+    const s = await setup(
+      async (_rebuild, slice) => {
+        if (slice !== 1) return;
+        holding = true;
+        await held.wait();
+      },
+      20,
+      (api) => {
+        api.serveGroup('apps.openshift.io', 'v1', [{ name: 'deploymentconfigs', kind: 'DeploymentConfig' }]);
+        api.put(PATHS.deploymentConfigs, {
+          apiVersion: 'apps.openshift.io/v1',
+          kind: 'DeploymentConfig',
+          metadata: { name: 'legacy', namespace: OTHER },
+          spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { containers: [{ name: 'legacy', ports: [{ containerPort: 9080 }] }] } } },
+        });
+      },
+    );
+    await synced(s);
+    await waitFor('the DeploymentConfig in the model', () => objects(s, 'DeploymentConfig') === 1);
+    assert.ok(model(s)?.serverPorts().some((p) => p.workload.kind === 'DeploymentConfig'));
+    s.policy.current = reloaded();
+    await waitFor('the rebuild held after its first slice', () => holding);
+    // Its CRD removed: the next discovery (every 100 ms here) stops the watch and drops its objects.
+    s.api.withdrawGroup('apps.openshift.io');
+    await waitFor('the DeploymentConfig watch stopped and its objects dropped', () => s.lines.some((l) => l.msg === 'kind no longer watched: its objects left the mesh model' && l['kind'] === 'DeploymentConfig'));
+    assert.match(reason(s), /^rebuilding the mesh model for the reloaded policy \(16 of /, 'still held');
+    held.open();
+    await waitFor('the rebuilt model', () => model(s) !== undefined);
+    const mesh = model(s) as MeshModel;
+    assert.equal(mesh.policy, s.policy.current);
+    assert.deepEqual(
+      mesh.serverPorts().filter((p) => p.workload.kind === 'DeploymentConfig'),
+      [],
+      'the snapshot taken before the watch stopped did not bring it back',
+    );
     assert.deepEqual(errors(s), []);
   });
 
