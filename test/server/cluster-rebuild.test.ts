@@ -3,10 +3,10 @@
 // alone with the "rebuilding" reason instead of waiting for a build, and the gauges compute
 // nothing; afterwards the answers follow the new policy. Informer events that arrive during the
 // rebuild (an update, a delete, a kind no longer served) are in the rebuilt model, not undone
-// by the older snapshot; a
-// second reload mid-rebuild ends with the newest policy; close() mid-rebuild stops it; a rebuild
-// that throws is logged and retried. The rebuild is held between slices by the onRebuildSlice
-// hook (gaugeSliceMs 0: one step, 16 objects, per slice), so every interleaving is deterministic.
+// by the older snapshot; a second reload mid-rebuild ends with the newest policy; close()
+// mid-rebuild stops it; a rebuild that throws is logged and retried. The rebuild is held between
+// slices by the onRebuildSlice hook (gaugeSliceMs 0: one step, 16 objects, per slice), so every
+// interleaving is deterministic.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import request from 'supertest';
