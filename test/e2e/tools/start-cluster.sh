@@ -19,7 +19,17 @@
 #                         client certificate towards a kubelet)
 # APISERVER_EXTRA_ARGS: extra kube-apiserver flags, separated by spaces, appended
 # to its command line (e.g. "--enable-aggregator-routing=true
-# --kubelet-preferred-address-types=InternalIP").
+# --kubelet-preferred-address-types=InternalIP"). kube-apiserver takes the LAST
+# value of a single-valued flag, so --bind-address=0.0.0.0 and
+# --advertise-address=IP given here replace the defaults below (127.0.0.1); a
+# list flag such as --disable-admission-plugins appends instead, hence:
+# APISERVER_SERVICE_ACCOUNTS=1: keep the ServiceAccount admission plugin on
+# (default: off, so pods in the local suite need no ServiceAccount); with it
+# pods get their projected token (the node suite's cluster mode in the pods).
+# APISERVER_EXTRA_SANS: more subjectAltName entries for the serving
+# certificate, comma-separated in openssl's form (e.g. "IP:10.0.0.1,IP:192.0.2.5":
+# the `kubernetes` Service IP and the node IP that pods reach it through).
+# Without these two variables nothing changes.
 # Prints the kubeconfig path as the last line of stdout once /readyz is ok and
 # the default namespace exists. Stop with test/e2e/tools/stop-cluster.sh WORKDIR;
 # restart only kube-apiserver with test/e2e/tools/restart-apiserver.sh WORKDIR.
@@ -75,7 +85,7 @@ mkdir -p "$PKI"
     rm -f "$name.csr" "$name.ext"
   }
   sign apiserver "/CN=kube-apiserver" \
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc${APISERVER_EXTRA_SANS:+,$APISERVER_EXTRA_SANS}"
   sign admin "/O=system:masters/CN=e2e-admin" \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
   # kubeadm's apiserver-kubelet-client: the identity kube-apiserver shows a kubelet (logs, exec,
@@ -131,6 +141,9 @@ done
 # --- kube-apiserver --------------------------------------------------------
 APISERVER_URL="https://127.0.0.1:$APISERVER_PORT"
 read -r -a EXTRA_ARGS <<<"${APISERVER_EXTRA_ARGS:-}"
+# Off by default: the local suite's pods are never run and need no ServiceAccount.
+ADMISSION_ARGS=(--disable-admission-plugins=ServiceAccount)
+if [[ ${APISERVER_SERVICE_ACCOUNTS:-} == 1 ]]; then ADMISSION_ARGS=(); fi
 APISERVER_CMD=(
   "$BIN/kube-apiserver"
   --etcd-servers="$ETCD_URL"
@@ -148,7 +161,7 @@ APISERVER_CMD=(
   --service-account-issuer=https://kubernetes.default.svc.cluster.local
   --service-cluster-ip-range=10.0.0.0/24
   --authorization-mode=RBAC
-  --disable-admission-plugins=ServiceAccount
+  "${ADMISSION_ARGS[@]}"
   --allow-privileged=true
   --audit-policy-file="$W/audit-policy.yaml"
   --audit-log-path="$W/audit.log"
