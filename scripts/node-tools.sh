@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned tool chain of the node suite (npm run e2e:node): the node (kubelet, containerd,
-# runc, CNI plugins, the pause image), the controllers pods need (kube-controller-manager,
+# Builds the pinned tool chain of the node suite (npm run e2e:node): the node (kubelet, kube-proxy,
+# containerd, runc, CNI plugins, the pause image), the controllers pods need (kube-controller-manager,
 # kube-scheduler) and the image builder (BuildKit), from the Go modules under test/e2e-node/tools/
 # and the k8s.io/kubernetes source; installs the Debian packages they need when missing.
 #
@@ -93,6 +93,15 @@ if ! piece kube-control "$K8S_VERSION" kube-controller-manager kube-scheduler; t
 fi
 CONTROL_DIR=$OUT
 
+# kube-proxy (iptables mode) routes the `kubernetes` Service IP to the API server, so the chart's
+# pods reach it with their ServiceAccount token (cluster mode). Its own piece: adding it rebuilt
+# only kube-proxy, not the kubelet or the controllers (most packages come from Go's build cache).
+if ! piece kube-proxy "$K8S_VERSION" kube-proxy; then
+  go_build "$TOOLS/kube" "$OUT" "$(kube_ldflags "$K8S_VERSION")" k8s.io/kubernetes/cmd/kube-proxy
+  done_piece
+fi
+PROXY_DIR=$OUT
+
 if ! piece containerd "$CONTAINERD_VERSION" containerd containerd-shim-runc-v2 ctr; then
   # no_btrfs: no btrfs headers needed (the overlayfs snapshotter is used).
   GO_TAGS=no_btrfs go_build "$TOOLS/containerd" "$OUT" \
@@ -149,11 +158,13 @@ PAUSE_DIR=$OUT
 # One directory naming every version, with links to the pieces.
 KEY="k8s-${K8S_VERSION}_containerd-${CONTAINERD_VERSION}_runc-${RUNC_VERSION}_cni-${CNI_VERSION}_buildkit-${BUILDKIT_VERSION}_pause-${PAUSE_VERSION}"
 NODE_BIN="$BINS/node-$KEY"
-if [[ ! -f $NODE_BIN/.complete ]]; then
+# (kube-proxy joined later under the same key: a directory completed before it gets its link.)
+if [[ ! -f $NODE_BIN/.complete || ! -e $NODE_BIN/kube-proxy ]]; then
   mkdir -p "$NODE_BIN"
   ln -sfn "$KUBELET_DIR/kubelet" "$NODE_BIN/kubelet"
   ln -sfn "$CONTROL_DIR/kube-controller-manager" "$NODE_BIN/kube-controller-manager"
   ln -sfn "$CONTROL_DIR/kube-scheduler" "$NODE_BIN/kube-scheduler"
+  ln -sfn "$PROXY_DIR/kube-proxy" "$NODE_BIN/kube-proxy"
   for b in containerd containerd-shim-runc-v2 ctr; do ln -sfn "$CONTAINERD_DIR/$b" "$NODE_BIN/$b"; done
   ln -sfn "$RUNC_DIR/runc" "$NODE_BIN/runc"
   ln -sfn "$CNI_DIR" "$NODE_BIN/cni"
