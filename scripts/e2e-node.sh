@@ -9,11 +9,13 @@
 # Up: the tool chains (scripts/e2e-tools.sh, scripts/node-tools.sh; cached), the image from OUR
 # Dockerfile (test/e2e-node/tools/image.sh: BuildKit, debootstrap + Node.js base images), etcd +
 # kube-apiserver (test/e2e/tools/start-cluster.sh, with --enable-aggregator-routing=true so the
-# API server calls webhook endpoints directly and no kube-proxy is needed), kube-controller-manager
-# + kube-scheduler (host processes), the node (test/e2e-node/tools/node.sh: containerd + runc +
-# CNI bridge + kubelet), the image imported into containerd, the Istio CRDs and the stand-in
-# DeploymentConfig CRD. Down: every process, mount, netns, bridge, iptables rule and cgroup that
-# up made, then a check that none is left (listed, and a failure, if one is).
+# API server calls webhook endpoints directly; reachable by pods at the node IP with their
+# ServiceAccount token, for cluster mode), kube-controller-manager + kube-scheduler (host
+# processes), the node (test/e2e-node/tools/node.sh: containerd + runc + CNI bridge + kubelet),
+# the image imported into containerd, kube-proxy (iptables mode: the `kubernetes` Service IP
+# reaches the API server), the Istio CRDs and the stand-in DeploymentConfig CRD. Down: every
+# process, mount, netns, bridge, iptables rule and cgroup that up made, then a check that none is
+# left (listed, and a failure, if one is).
 #
 # Only ONE node may run on this machine: the whole run holds `flock /tmp/mtls-guard-node.lock`.
 # `up` takes it too (a holder process that `down` ends) unless a parent process already holds it
@@ -35,7 +37,12 @@ LOCK=/tmp/mtls-guard-node.lock
 IMAGE_REF=mtls-guard.local/mtls-guard:e2e
 NODE_NAME=mtls-guard-node
 NODE_BRIDGE=mgnode0
-export NODE_NAME NODE_BRIDGE
+# POD_CIDR: node.sh's CNI range; SERVICE_IP: the `kubernetes` Service in start-cluster.sh's
+# --service-cluster-ip-range=10.0.0.0/24.
+POD_CIDR=10.88.0.0/24
+SERVICE_IP=10.0.0.1
+NODE_POD_CIDR=$POD_CIDR
+export NODE_NAME NODE_BRIDGE NODE_POD_CIDR
 
 [[ $(id -u) == 0 ]] || { echo "e2e-node: must run as root (containerd, kubelet, mounts, iptables)" >&2; exit 1; }
 
@@ -114,10 +121,26 @@ up() {
   test/e2e-node/tools/image.sh "$NODE_BIN" "$IMAGE_TAR" "$IMAGE_REF" >/dev/null
 
   export KUBECACHEDIR=$W/kube-cache HELM_CACHE_HOME=$W/helm/cache HELM_CONFIG_HOME=$W/helm/config HELM_DATA_HOME=$W/helm/data
+  # The node's InternalIP, as node.sh picks it (the first global IPv4 address: the kubelet refuses
+  # loopback); exported so node.sh uses the same one.
+  NODE_IP=${NODE_IP:-$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')}
+  [[ -n $NODE_IP ]] || { echo "e2e-node: no global IPv4 address for the node" >&2; exit 1; }
+  export NODE_IP
   log "control plane (etcd + kube-apiserver) in $W"
-  # aggregator routing: webhook calls go to an endpoint IP of the Service (no kube-proxy here);
-  # InternalIP: kubectl logs/exec reach the kubelet at the node IP (no DNS for the node name).
-  KUBECONFIG=$(APISERVER_EXTRA_ARGS="--enable-aggregator-routing=true --kubelet-preferred-address-types=InternalIP" \
+  # aggregator routing: the API server calls webhooks at an endpoint IP of their Service (it does
+  # not go through kube-proxy's rules); InternalIP: kubectl logs/exec reach the kubelet at the node
+  # IP (no DNS for the node name).
+  # Cluster mode in the pods (the chart's default): pods reach the API server through the
+  # `kubernetes` Service (10.0.0.1:443, kube-proxy's DNAT to the advertised NODE_IP:port) with
+  # their projected ServiceAccount token. So: the ServiceAccount admission plugin on (it mounts the
+  # token), 10.0.0.1 and NODE_IP in the serving certificate, advertised at NODE_IP (the Endpoints
+  # of `kubernetes`) and bound to 0.0.0.0, because every other client (kubeconfig, benches) keeps
+  # using 127.0.0.1 and kube-apiserver binds one address. 0.0.0.0 is acceptable here: this sandbox
+  # takes no inbound connections from outside, every request still needs a client certificate or
+  # a token (RBAC; anonymous requests get only the public health and version paths), and only the
+  # node suite does it (start-cluster.sh's defaults stay 127.0.0.1 for `npm run e2e`).
+  KUBECONFIG=$(APISERVER_SERVICE_ACCOUNTS=1 APISERVER_EXTRA_SANS="IP:$SERVICE_IP,IP:$NODE_IP" \
+    APISERVER_EXTRA_ARGS="--enable-aggregator-routing=true --kubelet-preferred-address-types=InternalIP --bind-address=0.0.0.0 --advertise-address=$NODE_IP" \
     test/e2e/tools/start-cluster.sh "$W" "$BIN" | tail -n1)
   export KUBECONFIG
   # shellcheck source=/dev/null
@@ -144,6 +167,8 @@ up() {
   kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null
   local node_ip
   node_ip=$(kc get node "$NODE_NAME" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
+  [[ $node_ip == "$NODE_IP" ]] || { echo "e2e-node: the node's InternalIP is $node_ip, the API server advertises $NODE_IP" >&2; false; }
+  start_kube_proxy
 
   log "CRDs: Istio (istio.io/api, pinned) and a stand-in OpenShift DeploymentConfig"
   kc apply --server-side -f "$BIN/istio-crds.yaml" >/dev/null
@@ -176,6 +201,59 @@ ENV
   log "up: node $NODE_NAME Ready at $node_ip; env in $W/e2e-node.env"
 }
 
+# kube-proxy (iptables mode) for the node: the rules that route Service IPs, so pods reach the
+# API server at the `kubernetes` Service (10.0.0.1:443). A host process with the admin kubeconfig.
+# For this sandbox: conntrack maxPerCore/min 0 and the TCP timeouts 0s (kube-proxy then leaves the
+# nf_conntrack sysctls alone), localhostNodePorts false (no route_localnet sysctl), health and
+# metrics on 127.0.0.1, NodePorts on the node IP only; bindAddress is only kube-proxy's idea of
+# the node IP (no socket is bound there). Returns once the `kubernetes` Service's rule is in the
+# nat table.
+start_kube_proxy() {
+  log "kube-proxy (iptables mode) for Service IPs"
+  cat >"$W/kube-proxy.yaml" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: $KUBECONFIG
+hostnameOverride: $NODE_NAME
+bindAddress: $NODE_IP
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+mode: iptables
+clusterCIDR: $POD_CIDR
+nodePortAddresses: [primary]
+iptables:
+  localhostNodePorts: false
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+YAML
+  "$NODE_BIN/kube-proxy" --config="$W/kube-proxy.yaml" </dev/null >"$W/kube-proxy.log" 2>&1 &
+  echo $! >"$W/kube-proxy.pid"
+  local i
+  for i in $(seq 1 120); do
+    iptables-save -t nat 2>/dev/null | grep -q -- "-d $SERVICE_IP/32 .*-j KUBE-SVC-" && return 0
+    kill -0 "$(cat "$W/kube-proxy.pid")" 2>/dev/null || { echo "e2e-node: kube-proxy exited:" >&2; tail -n 20 "$W/kube-proxy.log" >&2; return 1; }
+    sleep 0.5
+  done
+  echo "e2e-node: no kube-proxy rule for $SERVICE_IP after 60 s:" >&2
+  tail -n 20 "$W/kube-proxy.log" >&2
+  return 1
+}
+
+# Stops kube-proxy and removes its rules and chains (`kube-proxy --cleanup`: iptables and
+# ip6tables, and the ipvs and nftables modes it did not use) before the node goes.
+stop_kube_proxy() {
+  local nb=$1
+  [[ -f $W/kube-proxy.pid ]] || return 0
+  stop_pidfile "$W/kube-proxy.pid" kube-proxy
+  [[ -n $nb && -x $nb/kube-proxy ]] || return 0
+  "$nb/kube-proxy" --cleanup >"$W/kube-proxy-cleanup.log" 2>&1 ||
+    log "kube-proxy --cleanup reported errors (see $W/kube-proxy-cleanup.log); the leftovers check decides"
+}
+
 # --- down ---------------------------------------------------------------------------------------
 down() {
   [[ -d $W ]] || { log "nothing in $W"; return 0; }
@@ -187,6 +265,7 @@ down() {
   stop_pidfile "$W/scheduler.pid" kube-scheduler
   stop_pidfile "$W/controller-manager.pid" kube-controller-manager
   log "controllers stopped"
+  stop_kube_proxy "$nb"
   if [[ -n $nb ]]; then test/e2e-node/tools/node.sh stop "$nb" "$W/node"; fi
   log "node stopped"
   test/e2e/tools/stop-cluster.sh "$W" >&2

@@ -5,12 +5,15 @@
 // against the pods: denial messages, mutation, audit mode with the API server's audit
 // annotations, server-side dry run.
 //
-// Default values mean cluster mode is on. The pods cannot reach this API server (it listens on
-// 127.0.0.1, no ServiceAccount token is mounted: start-cluster.sh turns the ServiceAccount
-// admission plugin off, and there is no kube-proxy), so every answer carries the "mesh state
-// unavailable" warning while the single-object rules keep judging: the "never block on the
-// cluster" promise, seen on a real install. The scenarios below check that warning once and
-// leave it out of their warning lists.
+// Default values mean cluster mode is on, and it runs for real: each pod loads its in-cluster
+// config (client-node's loadFromDefault: KUBERNETES_SERVICE_HOST, the projected ServiceAccount
+// token and kube-root-ca.crt), reaches the API server at the `kubernetes` Service (10.0.0.1:443,
+// routed by kube-proxy to the node IP) and lists and watches the mesh with the chart's read-only
+// RBAC. Checked: every kind synced on each pod (/readyz), the API server's audit log naming the
+// release's ServiceAccount from each pod IP, a refusal only the mesh can give
+// (destinationrule-strict-conflict for a DestinationRule SIMPLE to a Service under STRICT), and
+// no "mesh state unavailable" warning on any answer. The fallback when the API server cannot be
+// reached (that warning, the single-object rules still judging) is test/e2e/13's restart step.
 //
 // Not repeated here (they need the local process): the policy-file reload of test/e2e/04 (a
 // ConfigMap edit reaches the pod through the kubelet: 04-policy-configmap.e2e.ts; here audit
@@ -29,12 +32,16 @@ const NS = 'mtls-guard-n01';
 const APPS = 'n01-bookinfo';
 const AUDIT_NS = 'n01-audit';
 const WORKLOADS = 'n01-workloads';
+/** A sidecar-injected namespace whose Service `web` is STRICT (cluster mode's refusal). */
+const MESH = 'n01-mesh';
 const UNAVAILABLE = 'Warning: mtls-guard: mesh state unavailable: judged this object alone';
 const RATINGS_SPEC = { selector: { matchLabels: { app: 'ratings' } }, mtls: { mode: 'DISABLE' } };
 
-/** Our warnings other than the cluster-mode one (see the header). */
+/** kubectl's warnings, failing on the cluster-mode fallback's (the pods must see the mesh). */
 function ruleWarnings(r: Run): string[] {
-  return warnings(r).filter((w) => w !== UNAVAILABLE);
+  const w = warnings(r);
+  assert.ok(!w.includes(UNAVAILABLE), `judged without the mesh:\n${show(r)}`);
+  return w;
 }
 
 function apply(docs: Manifest[], extra: string[] = []): Run {
@@ -78,6 +85,40 @@ async function podMetric(name: string, labels: Record<string, string> = {}): Pro
   return sum;
 }
 
+/** The cluster-mode part of a pod's /readyz body (src/server/cluster-state.ts status()). */
+interface ClusterStatus {
+  mesh: string;
+  kinds: Record<string, { phase: string; objects: number }>;
+}
+
+/** Each pod's /readyz `cluster` detail, read from the metrics port on the pod IP. */
+async function clusterStatus(pods: Pod[]): Promise<Map<string, ClusterStatus | undefined>> {
+  const out = new Map<string, ClusterStatus | undefined>();
+  for (const pod of pods) {
+    const res = await fetch(`http://${String(pod.status.podIP)}:9090/readyz`, { signal: AbortSignal.timeout(5000) });
+    out.set(pod.metadata.name, ((await res.json()) as { cluster?: ClusterStatus }).cluster);
+  }
+  return out;
+}
+
+/** Waits until every pod of the release reports the mesh available with `counts` objects per kind. */
+async function meshSynced(counts: Record<string, number> = {}): Promise<void> {
+  let last = '';
+  await waitFor(`every pod's mesh available${Object.keys(counts).length ? ` with ${JSON.stringify(counts)}` : ''}`, async () => {
+    const pods = releasePods(RELEASE, NS).filter((p) => !p.metadata.deletionTimestamp && podReady(p));
+    const status = await clusterStatus(pods);
+    last = JSON.stringify(Object.fromEntries(status));
+    return pods.length === 2 && [...status.values()].every((c) => c?.mesh === 'available' && Object.entries(counts).every(([k, n]) => c.kinds[k]?.objects === n));
+  }, 60_000).catch((e: unknown) => {
+    throw new Error(`${String(e)}\nlast /readyz cluster details: ${last}`);
+  });
+}
+
+/** How many objects of a kind the API server holds, in all namespaces. */
+function countAll(resource: string): number {
+  return kubectlJson<{ items: unknown[] }>(['get', resource, '--all-namespaces']).items.length;
+}
+
 interface WebhookConfiguration {
   webhooks: { name: string; clientConfig: { service?: { name: string; namespace: string }; url?: string; caBundle?: string } }[];
 }
@@ -116,7 +157,7 @@ describe('node: helm install with default values runs Ready pods that judge thro
   });
   after(async () => {
     await uninstallRelease(RELEASE, NS);
-    for (const ns of [APPS, AUDIT_NS, WORKLOADS]) kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
+    for (const ns of [APPS, AUDIT_NS, WORKLOADS, MESH]) kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
   });
 
   it('runs two Ready pods of the image built from ./Dockerfile on the node, no restarts', () => {
@@ -165,6 +206,58 @@ describe('node: helm install with default values runs Ready pods that judge thro
     assert.deepEqual(ready, pods.map((p) => String(p.status.podIP)).sort());
   });
 
+  it('cluster mode: each pod watches the API server through the kubernetes Service with its ServiceAccount token; every kind synced', async () => {
+    await meshSynced();
+    for (const [name, c] of await clusterStatus(pods)) {
+      assert.equal(c?.mesh, 'available', name);
+      const notSynced = Object.entries(c.kinds).filter(([, k]) => k.phase !== 'synced');
+      assert.deepEqual(notSynced, [], `${name}: ${JSON.stringify(c.kinds)}`);
+      for (const kind of ['Namespace', 'Service', 'Deployment', 'PeerAuthentication', 'DestinationRule']) assert.ok(kind in c.kinds, `${name} watches ${kind}`);
+    }
+    for (const pod of pods) {
+      // client-node's in-cluster config: KUBERNETES_SERVICE_HOST/PORT, set by the kubelet.
+      const logs = ok(kubectl(['-n', NS, 'logs', pod.metadata.name])).stdout;
+      const start = logs.split('\n').find((l) => l.includes('cluster mode: watching the mesh'));
+      assert.equal((JSON.parse(start ?? '{}') as { server?: string }).server, 'https://10.0.0.1:443', logs.slice(0, 2000));
+    }
+    // The API server saw the release's ServiceAccount (the projected token) list and watch from
+    // each pod IP (no masquerading on the way: kube-proxy only rewrote the destination).
+    const sa = `system:serviceaccount:${NS}:${RELEASE}-mtls-guard`;
+    const seen = new Set<string>();
+    for (const line of readFileSync(join(nodeEnv().work, 'audit.log'), 'utf8').split('\n')) {
+      if (!line.includes(sa)) continue;
+      const e = JSON.parse(line) as { verb: string; user: { username: string }; sourceIPs?: string[]; responseStatus?: { code?: number } };
+      if (e.user.username === sa && (e.verb === 'list' || e.verb === 'watch') && e.responseStatus?.code === 200) for (const ip of e.sourceIPs ?? []) seen.add(ip);
+    }
+    assert.deepEqual([...seen].sort(), pods.map((p) => String(p.status.podIP)).sort());
+  });
+
+  it("cluster mode: refuses a DestinationRule that the mesh shows to break a STRICT Service (destinationrule-strict-conflict), which one object alone passes", async () => {
+    const web: Manifest = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: MESH }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } };
+    ok(kubectl(['create', 'namespace', MESH]));
+    ok(kubectl(['label', 'namespace', MESH, 'istio-injection=enabled']));
+    const setup = apply([web, deployment(MESH, 'web'), peerAuthentication(MESH, 'default', { mtls: { mode: 'STRICT' } })]);
+    assert.equal(setup.status, 0, show(setup));
+    assert.ok(!warnings(setup).includes(UNAVAILABLE), show(setup));
+    await meshSynced({ Service: countAll('services'), Deployment: countAll('deployments'), PeerAuthentication: countAll('peerauthentications.security.istio.io') });
+
+    // SIMPLE (non-Istio TLS) is no single-object violation: only the mesh says the server side is STRICT.
+    const simple = destinationRule(MESH, 'web-simple', 'web', { trafficPolicy: { tls: { mode: 'SIMPLE' } } });
+    const [message] = applyDenied(simple);
+    assert.match(message ?? '', new RegExp(`^DestinationRule ${MESH}/web-simple violates 1 mTLS guardrail:\\n\\[destinationrule-strict-conflict\\] spec\\.trafficPolicy\\.tls\\.mode: SIMPLE \\(.*-> web:80 -> container port 8080 of Deployment ${MESH}/web: STRICT by PeerAuthentication ${MESH}/default \\(spec\\.mtls\\.mode\\)\\)`));
+    assert.match(message ?? '', /a STRICT port takes only Istio mTLS/);
+    assert.equal(stored('destinationrule', MESH, 'web-simple'), false);
+    // DISABLE: the single-object rule and the mesh rule both.
+    const [plaintext] = applyDenied(destinationRule(MESH, 'web-plaintext', 'web'));
+    assert.match(plaintext ?? '', new RegExp(`^DestinationRule ${MESH}/web-plaintext violates 2 mTLS guardrails:`));
+    assert.match(plaintext ?? '', /\n\[destinationrule-disable\] /);
+    assert.match(plaintext ?? '', /\n\[destinationrule-strict-conflict\] spec\.trafficPolicy\.tls\.mode: DISABLE /);
+    // ISTIO_MUTUAL is what the STRICT port takes: admitted without a warning.
+    const mutual = apply([destinationRule(MESH, 'web-mutual', 'web', { trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } })]);
+    assert.equal(mutual.status, 0, show(mutual));
+    assert.deepEqual(warnings(mutual), [], show(mutual));
+  });
+
   it('scenario 1: refuses the ratings PeerAuthentication DISABLE with rule id, object, why and fix; the pods counted it', async () => {
     const before = await podMetric('mtls_guard_admission_requests_total', { webhook: 'validate', decision: 'denied' });
     const [message] = applyDenied(peerAuthentication(APPS, 'ratings-mtls-disable', RATINGS_SPEC));
@@ -181,13 +274,6 @@ describe('node: helm install with default values runs Ready pods that judge thro
     assert.match(message ?? '', /\n {2}fix: use STRICT .*rules\.peerauthentication-disable\.allow/);
     assert.equal(stored('peerauthentication', APPS, 'ratings-mtls-disable'), false);
     assert.equal(await podMetric('mtls_guard_admission_requests_total', { webhook: 'validate', decision: 'denied' }), before + 1);
-  });
-
-  it('judges every answer alone while the pods cannot reach the API server, and says so (cluster mode, default on)', async () => {
-    const r = apply([peerAuthentication(APPS, 'default', { mtls: { mode: 'STRICT' } })]);
-    assert.equal(r.status, 0, show(r));
-    assert.deepEqual(warnings(r), [UNAVAILABLE], show(r));
-    assert.ok((await podMetric('mtls_guard_mesh_state_unavailable_total')) >= 1);
   });
 
   it('scenario 2: refuses a productpage DestinationRule DISABLE by short host and by FQDN; v1beta1 the same as v1', () => {
@@ -249,6 +335,9 @@ describe('node: helm install with default values runs Ready pods that judge thro
       const now = releasePods(RELEASE, NS).filter((p) => !p.metadata.deletionTimestamp);
       return now.length === 2 && now.every(podReady) && now.every((p) => !pods.some((old) => old.metadata.uid === p.metadata.uid));
     }, 120_000);
+    // Ready does not wait for the informers (readiness never depends on the API server): the new
+    // pods judge with the mesh once it is listed.
+    await meshSynced();
 
     const r = apply([peerAuthentication(AUDIT_NS, 'ratings-mtls-disable', RATINGS_SPEC)]);
     assert.equal(r.status, 0, show(r));

@@ -301,7 +301,7 @@ describe('node scenario 2: cert-manager mode with a real cert-manager', { timeou
         values,
         stringify({
           certificates: { mode: 'cert-manager' },
-          cluster: { enabled: false }, // the pods do not reach the API server on this node
+          cluster: { enabled: false }, // about certificates only; 01 runs cluster mode in the pods
           webhook: { validatingConfigurationName: VWC, mutatingConfigurationName: MWC, matchNamespaceLabels: { [NS]: 'target' } },
         }),
       );
