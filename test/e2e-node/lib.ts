@@ -216,9 +216,9 @@ export function installRelease(o: ReleaseOptions): Run {
 
 /**
  * Helm arguments that give a release webhook configurations of its own (named after its
- * namespace) judging only namespaces labelled `<release>=target`, with cluster mode off: the pods
- * cannot reach this API server (README "Cluster mode in the pods"). For scenarios that must not
- * judge each other's objects.
+ * namespace) judging only namespaces labelled `<release>=target`, with cluster mode off (their
+ * subject is the webhooks, not the mesh; 01 runs cluster mode: README "Cluster mode in the pods").
+ * For scenarios that must not judge each other's objects.
  */
 export function ownWebhookArgs(release: string, namespace: string): string[] {
   return [
