@@ -290,14 +290,14 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     const stopped = (): boolean => closed || handle.abandoned;
     const onSlice = options.onRebuildSlice;
     const run = runInSlices(rebuild.steps(), sliceMs, stopped, onSlice && ((slice) => onSlice(number, slice))).then(
-      (run) => {
-        if (!run || stopped()) return;
-        model = run.value;
+      (built) => {
+        if (!built || stopped()) return;
+        model = built.value;
         rebuilding = undefined;
         rebuildFailed = undefined;
         dirty = true;
         log.info(
-          { rebuild: number, objects: model.size, snapshot: rebuild.total, events: rebuild.events, slices: run.slices, busyMs: Math.round(run.busyMs), wallMs: Math.round(run.wallMs), longestSliceMs: Math.round(run.longestMs) },
+          { rebuild: number, objects: model.size, snapshot: rebuild.total, events: rebuild.events, slices: built.slices, busyMs: Math.round(built.busyMs), wallMs: Math.round(built.wallMs), longestSliceMs: Math.round(built.longestMs) },
           'policy changed: mesh model rebuilt from the caches',
         );
       },
