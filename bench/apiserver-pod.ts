@@ -2,11 +2,12 @@
 // local form, with (b) the floor server and (d) mtls-guard running as PODS on a real kubelet node
 // (the node suite's harness, scripts/e2e-node.sh up: containerd + runc + CNI bridge + kubelet, the
 // image built from our Dockerfile). The API server calls each through its Service (clientConfig.
-// service, port 443; aggregator routing sends the call to the pod IP, no kube-proxy), as in a real
-// install. mtls-guard is `helm install`ed with the chart's defaults except: one replica (the floor
-// is one pod too), no PodDisruptionBudget (one replica), cluster mode off (as in the local form;
-// the pods cannot reach this API server), and its own webhook configurations matching no
-// namespace, so only the bench's registration (switched between (b) and (d)) sends it reviews.
+// service, port 443; aggregator routing sends the call straight to the pod IP, not through
+// kube-proxy's Service rules), as in a real install. mtls-guard is `helm install`ed with the
+// chart's defaults except: one replica (the floor is one pod too), no PodDisruptionBudget (one
+// replica), cluster mode off (as in the local form, so both forms time the same decision), and
+// its own webhook configurations matching no namespace, so only the bench's registration
+// (switched between (b) and (d)) sends it reviews.
 // The floor pod runs bench/baseline-server.ts (transpiled, from a ConfigMap) on the same image's
 // node, with the chart's pod and container security settings and resources.
 // Holds the node lock for the whole run (scripts/e2e-node.sh); everything is torn down at the

@@ -311,7 +311,7 @@ export function apiServerMarkdown(a: ApiServerResults): string {
   const added = guard && vap ? guard.latencyMs.p50 - vap.latencyMs.p50 : undefined;
   const inPods = a.webhookIn === 'pod';
   const where = a.pods
-    ? `${a.apiserver} with etcd on 127.0.0.1 and one kubelet node (the node suite's harness, scripts/e2e-node.sh: kubelet ${a.pods.kubelet}, ${a.pods.containerRuntime}, CNI bridge); (b) and (d) run as one pod each from the image built from ./Dockerfile (${a.pods.image}, Node ${a.pods.node}; ${a.pods.resources}), registered with clientConfig.service and called by the API server at the pod IP (aggregator routing, no kube-proxy)`
+    ? `${a.apiserver} with etcd on 127.0.0.1 and one kubelet node (the node suite's harness, scripts/e2e-node.sh: kubelet ${a.pods.kubelet}, ${a.pods.containerRuntime}, CNI bridge); (b) and (d) run as one pod each from the image built from ./Dockerfile (${a.pods.image}, Node ${a.pods.node}; ${a.pods.resources}), registered with clientConfig.service and called by the API server straight at the pod IP (aggregator routing, not kube-proxy's Service rules)`
     : `${a.apiserver} with etcd on 127.0.0.1 (the e2e harness); (b) and (d) are local processes registered with clientConfig.url https://127.0.0.1:PORT`;
   return [
     inPods ? POD_BEGIN : API_BEGIN,
