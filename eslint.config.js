@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import { LAYER_RULES } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'charts/**', 'test/e2e/tools/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'charts/**', 'test/e2e/tools/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
