@@ -35,7 +35,7 @@ const POD_TEMPLATE_PATHS: Record<string, readonly string[]> = {
  * policy's `workloadKinds` (in-house CRDs). Undefined for any other kind.
  * @returns key path segments, e.g. ['spec', 'jobTemplate', 'spec', 'template'].
  */
-export function podTemplatePath(gvk: GroupVersionKind, policy: Policy): readonly string[] | undefined {
+export function podTemplatePath(gvk: GroupVersionKind, policy: Pick<Policy, 'workloadKinds'>): readonly string[] | undefined {
   const builtIn = POD_TEMPLATE_PATHS[`${gvk.group}/${gvk.kind}`];
   if (builtIn) return builtIn;
   const extra = policy.workloadKinds.find((w) => w.group === gvk.group && w.kind === gvk.kind);

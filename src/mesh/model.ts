@@ -4,9 +4,10 @@
 // changed object in place, answers, and puts the stored one back: synchronous, so no other
 // question sees the interim state. Flows are computed in flows.ts, the effect of a change in
 // effects.ts.
-import type { AuthorizationConflict, Flow, MeshView, PeerAuthenticationEffect, Policy, ServerPort } from '../engine/index.js';
+import type { AuthorizationConflict, Flow, MeshView, PeerAuthenticationEffect, ServerPort } from '../engine/index.js';
 import { authorizationConflictSteps, authorizationConflicts, destinationRuleFlows, peerAuthenticationEffect } from './effects.js';
 import { flowSteps, flows, serverPortSteps, serverPorts } from './flows.js';
+import type { ModelInputs } from './objects.js';
 import { MeshStore, type MeshObjectKey } from './store.js';
 
 export type { MeshObjectKey } from './store.js';
@@ -30,7 +31,7 @@ export class MeshModel implements MeshView {
    * (peerauthentication-strict-conflict and -authz-conflict both ask for the effect). */
   private readonly remembered = new Map<string, { objects: unknown[]; generation: number; answer: unknown }>();
 
-  private constructor(readonly policy: Policy) {
+  private constructor(readonly policy: ModelInputs) {
     this.store = new MeshStore(policy);
     this.rootNamespace = policy.meshRootNamespace;
   }
@@ -39,9 +40,10 @@ export class MeshModel implements MeshView {
    * Builds the model from manifests (`apiVersion`, `kind`, `metadata`, `spec`, as read from YAML
    * or an informer). Later objects with the same key replace earlier ones.
    * @param objects any JSON values; those that are not a kind the model uses are skipped.
-   * @param policy gives the root namespace, cluster domain and workload kinds.
+   * @param policy gives the root namespace, cluster domain and workload kinds (a whole Policy will
+   *   do; nothing else of it is read).
    */
-  static build(objects: Iterable<unknown>, policy: Policy): MeshModel {
+  static build(objects: Iterable<unknown>, policy: ModelInputs): MeshModel {
     const model = new MeshModel(policy);
     for (const o of objects) model.apply(o);
     return model;

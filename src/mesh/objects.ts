@@ -180,11 +180,25 @@ function authorizationPolicy(object: unknown, m: Meta): AuthorizationPolicyInfo 
 }
 
 /**
+ * What the mesh model reads from the policy, and all it reads: the mesh root namespace (Istio's
+ * meshConfig.rootNamespace), the cluster domain (to resolve short host names) and the workload
+ * kinds (where a kind's pod template is). Two policies that agree on these build the same model,
+ * so a reload that changes only rules (actions, allowlist entries) keeps it (cluster mode).
+ */
+export type ModelInputs = Pick<Policy, 'meshRootNamespace' | 'clusterDomain' | 'workloadKinds'>;
+
+/** True when `a` and `b` build the same model: equal ModelInputs (workload kinds compared by value). */
+export function sameModelInputs(a: ModelInputs, b: ModelInputs): boolean {
+  if (a === b) return true;
+  return a.meshRootNamespace === b.meshRootNamespace && a.clusterDomain === b.clusterDomain && JSON.stringify(a.workloadKinds) === JSON.stringify(b.workloadKinds);
+}
+
+/**
  * Reads one manifest into what the model keeps, or undefined for a kind it does not use or an
  * object without a name.
  * @param defaultNamespace the namespace of an object that names none (`check`'s `default`).
  */
-export function readMeshObject(object: unknown, policy: Policy, defaultNamespace = 'default'): MeshObject | undefined {
+export function readMeshObject(object: unknown, policy: ModelInputs, defaultNamespace = 'default'): MeshObject | undefined {
   const kind = asString(dig(object, 'kind'));
   const apiVersion = asString(dig(object, 'apiVersion'));
   if (!kind || apiVersion === undefined) return undefined;

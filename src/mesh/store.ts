@@ -2,13 +2,13 @@
 // host and kind, with use counts for the namespaces and two generation counters that tell caches
 // when an answer may have changed. Questions put a changed object in place and back
 // (`withReplaced`); nothing here computes flows.
-import type { Policy } from '../engine/index.js';
 import { DestinationRuleIndex } from './client-side.js';
 import {
   objectKey,
   readMeshObject,
   type AuthorizationPolicyInfo,
   type MeshObject,
+  type ModelInputs,
   type NamespaceInfo,
   type PeerAuthenticationInfo,
   type ServiceInfo,
@@ -57,7 +57,7 @@ export class MeshStore {
    * (also inside a question that puts a DestinationRule in place). */
   clientGeneration = 0;
 
-  constructor(readonly policy: Policy) {
+  constructor(readonly policy: ModelInputs) {
     this.rootNamespace = policy.meshRootNamespace;
     this.destinationRules = new DestinationRuleIndex(this.rootNamespace);
   }

@@ -1,7 +1,8 @@
 // Cluster mode: rebuilding the mesh model for a reloaded policy in the background. The model's
-// answers depend on the policy it was built with (root namespace, cluster domain, workload kinds),
-// so a reload needs a new model; built in one stretch on the 10k-Service mesh that held the event
-// loop 1.5-4 s, and every admission waited behind it (the chart's webhook timeout is 5 s).
+// answers depend on the policy it was built with (root namespace, cluster domain, workload kinds:
+// mesh/ ModelInputs), so a reload that changes those needs a new model; built in one stretch on
+// the 10k-Service bench mesh that held the event loop 0.6-0.9 s (more under load), and every
+// admission waited behind it (the chart's webhook timeout is 5 s).
 //
 // A rebuild walks a snapshot of the informers' slim caches a few objects at a time (the caller
 // runs `steps()` with cluster-gauges.ts runInSlices: 15 ms slices, the event loop answers what
@@ -15,8 +16,7 @@
 // any object whose key an event touched since the snapshot, so neither an update is undone by
 // the older snapshotted copy nor a deleted object brought back. Objects added after the snapshot
 // reach the new model only through their events.
-import type { Policy } from '../engine/index.js';
-import { MeshModel, type MeshObjectKey } from '../mesh/index.js';
+import { MeshModel, type MeshObjectKey, type ModelInputs } from '../mesh/index.js';
 import type { SlimObject } from './cluster-kinds.js';
 
 /** The key the model stores a slim object under (the group is apiVersion's part before the slash). */
@@ -50,7 +50,7 @@ export class ModelRebuild {
 
   constructor(
     private readonly snapshot: readonly SlimObject[],
-    readonly policy: Policy,
+    readonly policy: ModelInputs,
   ) {
     this.model = MeshModel.build([], policy);
   }

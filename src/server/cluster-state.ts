@@ -18,7 +18,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Policy } from '../engine/index.js';
-import { MeshModel } from '../mesh/index.js';
+import { MeshModel, sameModelInputs, type ModelInputs } from '../mesh/index.js';
 import { discoverKinds } from './cluster-api.js';
 import { refreshSteps, runInSlices, setMeshGauges } from './cluster-gauges.js';
 import { meshKeyOf as keyOf, ModelRebuild } from './cluster-rebuild.js';
@@ -81,10 +81,14 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return config;
 }
 
-/** A rebuild of the model under way; `abandoned` once a newer reload (or close) made it unwanted. */
+/** A rebuild of the model under way; `abandoned` once a newer reload (or close) made it unwanted,
+ * or it failed. `number` counts rebuilds (logs); `failedBeforeMs`: the back-off of the failure it
+ * retries, if it does. */
 interface Rebuilding {
   rebuild: ModelRebuild;
   abandoned: boolean;
+  number: number;
+  failedBeforeMs?: number;
 }
 
 /** Starts the informers (without waiting for them) and returns the mesh source. */
@@ -131,18 +135,18 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     added: (o: SlimObject) => {
       count(o.kind, 1);
       model.apply(o);
-      rebuilding?.rebuild.apply(o);
+      toRebuild((r) => r.apply(o));
       dirty = true;
     },
     updated: (o: SlimObject) => {
       model.apply(o);
-      rebuilding?.rebuild.apply(o);
+      toRebuild((r) => r.apply(o));
       dirty = true;
     },
     deleted: (o: SlimObject) => {
       count(o.kind, -1);
       model.delete(keyOf(o));
-      rebuilding?.rebuild.delete(o);
+      toRebuild((r) => r.delete(o));
       dirty = true;
     },
     phase: (kind: WatchedKind, phase: KindPhase, error?: string) => {
@@ -259,33 +263,55 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
   };
 
   // A policy reload: the model's answers depend on the policy it was built with (root namespace,
-  // cluster domain, workload kinds), so it is rebuilt from the informers' slim caches, in the
-  // background, in slices of sliceMs (runInSlices), the event loop answering admissions in
-  // between. Meanwhile the mesh is unavailable (staleness): never the old model with the new
+  // cluster domain, workload kinds: ModelInputs). A reload that keeps those (a rule's action, an
+  // allowlist entry, SIGHUP) keeps the model: the mesh rules never pause for it. One that changes
+  // them needs a new model, rebuilt from the informers' slim caches, in the background, in slices
+  // of sliceMs (runInSlices), the event loop answering admissions in between. Meanwhile the mesh is unavailable (staleness): never the old model with the new
   // policy, nor the old policy for the mesh rules. Started by the first of: an admission asking
   // (current), the 1 s discovery poll, a gauges run. A newer reload abandons a rebuild under way
   // and starts over; close() stops it at its next slice. A rebuild that throws (a bug) is logged
   // and retried at the next trigger after a back-off (0.5 s doubling to 30 s by default).
   const sliceMs = options.gaugeSliceMs ?? GAUGE_SLICE_MS;
   let rebuilds = 0;
-  let rebuildFailed: { policy: Policy; error: string; retryAt: number; delayMs: number } | undefined;
+  let rebuildFailed: { policy: ModelInputs; error: string; retryAt: number; delayMs: number } | undefined;
+  const failRebuild = (handle: Rebuilding, err: unknown): void => {
+    handle.abandoned = true;
+    if (rebuilding === handle) rebuilding = undefined;
+    const { rebuild } = handle;
+    const delayMs = handle.failedBeforeMs === undefined ? backoff.initialMs : Math.min(backoff.maxMs, handle.failedBeforeMs * 2);
+    rebuildFailed = { policy: rebuild.policy, error: errorMessage(err), retryAt: Date.now() + delayMs, delayMs };
+    log.error({ rebuild: handle.number, err: rebuildFailed.error, objects: rebuild.done, of: rebuild.total, retryMs: delayMs }, 'the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard): mesh rules skipped until a retry succeeds');
+  };
+  // An event for the model being built. A throw there (a bug) must neither escape into the
+  // informer (its handlers are not awaited: an unhandled rejection would end the process) nor
+  // leave the new model without the object: that rebuild fails, as one whose walk throws.
+  const toRebuild = (apply: (r: ModelRebuild) => void): void => {
+    const handle = rebuilding;
+    if (!handle) return;
+    try {
+      apply(handle.rebuild);
+    } catch (err) {
+      failRebuild(handle, err);
+    }
+  };
   const rebuildFor = (policy: Policy): void => {
-    if (closed || rebuilding?.rebuild.policy === policy) return;
+    if (closed || (rebuilding && sameModelInputs(rebuilding.rebuild.policy, policy))) return;
     if (rebuilding) {
       // Reloaded again (or back to the model's policy) before the rebuild ended: it is not wanted.
       rebuilding.abandoned = true;
       log.info({ objects: rebuilding.rebuild.done, of: rebuilding.rebuild.total }, 'policy reloaded again during a rebuild of the mesh model: that rebuild is abandoned');
       rebuilding = undefined;
     }
-    if (model.policy === policy) return;
-    if (rebuildFailed?.policy === policy && Date.now() < rebuildFailed.retryAt) return;
-    const failedBefore = rebuildFailed?.policy === policy ? rebuildFailed.delayMs : undefined;
+    if (sameModelInputs(model.policy, policy)) return;
+    const retry = rebuildFailed && sameModelInputs(rebuildFailed.policy, policy) ? rebuildFailed : undefined;
+    if (retry && Date.now() < retry.retryAt) return;
     const rebuild = new ModelRebuild(
       [...watches.values()].flatMap((w) => w.objects()),
       policy,
     );
     const number = ++rebuilds;
-    const handle: Rebuilding = { rebuild, abandoned: false };
+    const handle: Rebuilding = { rebuild, abandoned: false, number };
+    if (retry) handle.failedBeforeMs = retry.delayMs;
     rebuilding = handle;
     const stopped = (): boolean => closed || handle.abandoned;
     const onSlice = options.onRebuildSlice;
@@ -302,11 +328,7 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
         );
       },
       (err: unknown) => {
-        if (stopped()) return;
-        rebuilding = undefined;
-        const delayMs = failedBefore === undefined ? backoff.initialMs : Math.min(backoff.maxMs, failedBefore * 2);
-        rebuildFailed = { policy, error: errorMessage(err), retryAt: Date.now() + delayMs, delayMs };
-        log.error({ rebuild: number, err: rebuildFailed.error, objects: rebuild.done, of: rebuild.total, retryMs: delayMs }, 'the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard): mesh rules skipped until a retry succeeds');
+        if (!stopped()) failRebuild(handle, err);
       },
     );
     rebuildRuns.add(run);
@@ -315,10 +337,10 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
 
   /** Why the model cannot answer for `policy` (built for another, a rebuild under way), or undefined when it can. */
   const staleness = (policy: Policy): string | undefined => {
-    if (model.policy === policy) return undefined;
+    if (sameModelInputs(model.policy, policy)) return undefined;
     const r = rebuilding?.rebuild;
-    if (r?.policy === policy) return `rebuilding the mesh model for the reloaded policy (${r.done} of ${r.total} objects)`;
-    if (rebuildFailed?.policy === policy) return `the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard: ${rebuildFailed.error}); retrying`;
+    if (r && sameModelInputs(r.policy, policy)) return `rebuilding the mesh model for the reloaded policy (${r.done} of ${r.total} objects)`;
+    if (rebuildFailed && sameModelInputs(rebuildFailed.policy, policy)) return `the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard: ${rebuildFailed.error}); retrying`;
     return 'the policy was reloaded: the mesh model is about to be rebuilt for it';
   };
 
@@ -355,7 +377,7 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
     const onSlice = options.onGaugeSlice;
     try {
       const policy = getPolicy();
-      if (model.policy !== policy) {
+      if (!sameModelInputs(model.policy, policy)) {
         rebuildFor(policy);
         dirty = true;
         log.debug({ run: runNumber, reason: staleness(policy) }, 'mesh gauges not computed: the model is being rebuilt for the reloaded policy');
@@ -369,7 +391,7 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
       setMeshGauges(metrics, run.value.gauges);
       if (run.value.reports && reports?.wanted()) reports.updateHashed(run.value.reports);
       // A policy reloaded during the run, or a rebuild swapped in: the next run computes again.
-      if (mesh !== model || mesh.policy !== getPolicy()) dirty = true;
+      if (mesh !== model || !sameModelInputs(mesh.policy, getPolicy())) dirty = true;
       // The duty rule: the event loop was busy with this run for busyMs (the slices, not the
       // admissions answered between them): keep that to a tenth of the time at most.
       next = Math.max(gaugeIntervalMs, run.busyMs * 10);

@@ -4,7 +4,8 @@
 // nothing; afterwards the answers follow the new policy. Informer events that arrive during the
 // rebuild (an update, a delete, a kind no longer served) are in the rebuilt model, not undone
 // by the older snapshot; a second reload mid-rebuild ends with the newest policy; close()
-// mid-rebuild stops it; a rebuild that throws is logged and retried. The rebuild is held between
+// mid-rebuild stops it; a rebuild that throws (in its walk or on an event) is logged and retried.
+// A reload that changes only rules keeps the model: no rebuild, no pause. The rebuild is held between
 // slices by the onRebuildSlice hook (gaugeSliceMs 0: one step, 16 objects, per slice), so every
 // interleaving is deterministic.
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import request from 'supertest';
 import { policySchema, type Policy } from '../../src/engine/index.js';
 import { MeshModel } from '../../src/mesh/index.js';
 import { createApp } from '../../src/server/app.js';
+import { ModelRebuild } from '../../src/server/cluster-rebuild.js';
 import { startClusterState, type ClusterState } from '../../src/server/cluster-state.js';
 import { MESH_UNAVAILABLE_WARNING } from '../../src/server/mesh-handler.js';
 import { createMetrics } from '../../src/server/metrics.js';
@@ -339,5 +341,78 @@ describe('cluster mode: the model rebuilt in the background after a policy reloa
       rebuilt(s).map((l) => l['rebuild']),
       [2],
     );
+  });
+
+  test('a reload that changes only rules (actions, allowlists) keeps the model: no rebuild, no admission judged alone, the new rules apply at once', async () => {
+    const slices: number[] = [];
+    const s = await setup((rebuild) => {
+      slices.push(rebuild);
+    });
+    await synced(s);
+    s.policy.current = reloaded();
+    await waitFor('the model rebuilt for the new root namespace', () => model(s) !== undefined);
+    const mesh = model(s);
+    const taken = slices.length;
+    const refused = await s.validate(disableRule);
+    assert.match(refused.status?.message ?? '', /\[destinationrule-strict-conflict\]/);
+
+    // Same root namespace, cluster domain and workload kinds; the two DestinationRule rules
+    // changed (SIGHUP reparses too: a new Policy object either way).
+    s.policy.current = policySchema.parse({ meshRootNamespace: ROOT, rules: { 'destinationrule-disable': { action: 'off' }, 'destinationrule-strict-conflict': { action: 'warn' } } });
+    assert.equal(model(s), mesh, 'the same model, at once');
+    const warned = await s.validate(disableRule);
+    assert.equal(warned.allowed, true, JSON.stringify(warned));
+    assert.ok(!(warned.warnings ?? []).includes(MESH_UNAVAILABLE_WARNING), JSON.stringify(warned));
+    assert.equal(warned.warnings?.filter((w) => w.startsWith('mtls-guard: [destinationrule-strict-conflict] DestinationRule bookinfo/reviews: ')).length, 1, JSON.stringify(warned));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(slices.length, taken, 'no rebuild slice after the rules-only reload');
+    assert.equal(rebuilt(s).length, 1, 'only the rebuild for the new root namespace');
+    assert.ok(!s.lines.some((l) => l.msg === 'mesh state unavailable: judged this object alone'));
+    assert.deepEqual(errors(s), []);
+  });
+
+  test('an event the model being built cannot take fails that rebuild (logged, back-off), does not reach the informer, and the retry has the event', async () => {
+    const held = gate();
+    let holding = false;
+    const s = await setup(async (rebuild, slice) => {
+      if (rebuild !== 1 || slice !== 1) return;
+      holding = true;
+      await held.wait();
+    }, 200);
+    await synced(s);
+    // A bug in MeshModel.apply, for this one event of the model under construction only.
+    const original = ModelRebuild.prototype.apply;
+    let thrown = 0;
+    ModelRebuild.prototype.apply = function (this: ModelRebuild, o) {
+      if (o.metadata.name === 'ns' && thrown === 0) {
+        thrown++;
+        throw new Error('an event failed');
+      }
+      original.call(this, o);
+    };
+    try {
+      s.policy.current = reloaded();
+      await waitFor('the rebuild held after its first slice', () => holding);
+      s.api.put(PATHS.peerAuthentications, namespaceWide('STRICT'));
+      await waitFor('the failure logged', () => errors(s).length > 0);
+    } finally {
+      ModelRebuild.prototype.apply = original;
+    }
+    const failure = errors(s)[0] as LogLine;
+    assert.equal(failure.msg, 'the mesh model could not be rebuilt for the reloaded policy (a bug in mtls-guard): mesh rules skipped until a retry succeeds');
+    assert.equal(failure['err'], 'an event failed');
+    assert.equal(thrown, 1);
+    assert.match(reason(s), /^the mesh model could not be rebuilt for the reloaded policy \(a bug in mtls-guard: an event failed\); retrying$/);
+    held.open();
+    await waitFor('the retry', () => model(s) !== undefined);
+    const mesh = model(s) as MeshModel;
+    assert.equal(mesh.policy, s.policy.current);
+    assert.equal(serverMode(mesh, OTHER, 'ratings-v1'), `STRICT by ${OTHER}/ns`, 'the event is in the rebuilt model');
+    assert.deepEqual(
+      rebuilt(s).map((l) => l['rebuild']),
+      [2],
+      'the failed rebuild swapped nothing in',
+    );
+    assert.equal(errors(s).length, 1);
   });
 });
