@@ -7,6 +7,9 @@
 //      warning listing them;
 //   a. then a DestinationRule DISABLE for reviews: refused, naming istio-system/default and the
 //      ports (the refused `kubectl apply` is written to captured-mesh-denial.txt for the README);
+//   r. a policy reload in cluster mode (destinationrule-strict-conflict set to warn, then back; the
+//      model is kept: only a rule changed): the same DestinationRule is admitted with the mesh
+//      rule's warning, judged against the live mesh, then refused again;
 //   b. the details exception (its own PeerAuthentication DISABLE on its port) lets a DISABLE
 //      DestinationRule for details pass; the external greeting service (ServiceEntry
 //      MESH_EXTERNAL) passes with DISABLE and SIMPLE;
@@ -102,15 +105,17 @@ async function dropAll(): Promise<void> {
   assert.equal(core.status, 0, show(core));
 }
 
-describe('mesh scenarios through the real API server (cluster mode): mesh-wide STRICT, exceptions, warnings, API server restart', () => {
+describe('mesh scenarios through the real API server (cluster mode): mesh-wide STRICT, exceptions, warnings, policy reload, API server restart', () => {
   let relay: Relay;
+  /** The policy this file runs under (base policy plus the fixtures' reviewed exceptions). */
+  let policy: { rules: Record<string, { action?: string; allow?: unknown[] }> };
 
   before(async () => {
     await ensureNamespace(ROOT);
     await ensureNamespace(NS, { 'istio-injection': 'enabled' });
     // The reviewed exceptions of the fixtures, for the single-object rules; the mesh rules judge
     // every one of them anyway.
-    const policy = basePolicy() as { rules: Record<string, { allow?: unknown[] }> };
+    policy = basePolicy() as typeof policy;
     const pa = policy.rules['peerauthentication-disable'];
     const dr = policy.rules['destinationrule-disable'];
     assert.ok(pa?.allow && dr?.allow);
@@ -182,6 +187,37 @@ describe('mesh scenarios through the real API server (cluster mode): mesh-wide S
     assert.ok(!warnings(r).includes(UNAVAILABLE), show(r));
     const stored = kubectl(['get', 'destinationrule', 'reviews-plaintext', '--namespace', NS, '--ignore-not-found', '-o', 'name']);
     assert.equal(stored.stdout.trim(), '', 'nothing stored');
+  });
+
+  it('r. a policy reload in cluster mode: the mesh rules follow the reloaded policy, the DestinationRule of (a) admitted with the mesh rule\'s warning once it says warn, refused again once it says deny', async (t) => {
+    const dryRun = (): Run => apply([reviewsPlaintext], ['--dry-run=server']);
+    const reloads = await metric('mtls_guard_policy_reloads_total', { result: 'success' });
+    const relaxed = structuredClone(policy);
+    relaxed.rules['destinationrule-strict-conflict'] = { action: 'warn' };
+    await writePolicy(relaxed);
+    // Only a rule changed, so the model is kept; wait for the reload to reach the server's answers
+    // and check the answer is the mesh rule's warning, not a single-object verdict.
+    const started = Date.now();
+    let r = dryRun();
+    await waitFor('the mesh rule to judge the DestinationRule under the reloaded policy', async () => {
+      r = dryRun();
+      return r.status === 0 && !warnings(r).includes(UNAVAILABLE);
+    }, 15_000, 100);
+    t.diagnostic(`the reloaded policy's mesh verdict came ${Date.now() - started} ms after the reload`);
+    assert.match(r.stdout, /destinationrule\.networking\.istio\.io\/reviews-plaintext created \(server dry run\)/, show(r));
+    const ours = warnings(r).filter((w) => w.includes('[destinationrule-strict-conflict]'));
+    assert.equal(ours.length, 1, show(r));
+    const rest = ourWarning(ours[0], 'destinationrule-strict-conflict', `DestinationRule ${NS}/reviews-plaintext`);
+    // Scope first (the mesh's clients), so the 256-character cut takes the fix, not the scope.
+    assert.match(rest, /^: spec\.trafficPolicy\.tls\.mode: DISABLE allowed with a warning; clients /, show(r));
+
+    await writePolicy(policy);
+    await waitFor('the restored policy to refuse the DestinationRule again', async () => {
+      r = dryRun();
+      return r.status !== 0 && !warnings(r).includes(UNAVAILABLE);
+    }, 15_000, 100);
+    assertStrictConflict(refusal(r), r);
+    assert.equal(await metric('mtls_guard_policy_reloads_total', { result: 'success' }), reloads + 2, 'two reloads, both accepted');
   });
 
   it('b. the details exception: refused before its own PeerAuthentication DISABLE on the port, admitted after', async () => {
