@@ -266,11 +266,12 @@ export function startClusterState(options: ClusterStateOptions, config: KubeConf
   // cluster domain, workload kinds: ModelInputs). A reload that keeps those (a rule's action, an
   // allowlist entry, SIGHUP) keeps the model: the mesh rules never pause for it. One that changes
   // them needs a new model, rebuilt from the informers' slim caches, in the background, in slices
-  // of sliceMs (runInSlices), the event loop answering admissions in between. Meanwhile the mesh is unavailable (staleness): never the old model with the new
-  // policy, nor the old policy for the mesh rules. Started by the first of: an admission asking
-  // (current), the 1 s discovery poll, a gauges run. A newer reload abandons a rebuild under way
-  // and starts over; close() stops it at its next slice. A rebuild that throws (a bug) is logged
-  // and retried at the next trigger after a back-off (0.5 s doubling to 30 s by default).
+  // of sliceMs (runInSlices), the event loop answering admissions in between. Meanwhile the mesh
+  // is unavailable (staleness): never the old model with the new policy, nor the old policy for
+  // the mesh rules. Started by the first of: an admission asking (current), the 1 s discovery
+  // poll, a gauges run. A newer reload abandons a rebuild under way and starts over; close()
+  // stops it at its next slice. A rebuild that throws (a bug) is logged and retried at the next
+  // trigger after a back-off (0.5 s doubling to 30 s by default).
   const sliceMs = options.gaugeSliceMs ?? GAUGE_SLICE_MS;
   let rebuilds = 0;
   let rebuildFailed: { policy: ModelInputs; error: string; retryAt: number; delayMs: number } | undefined;
